@@ -1,0 +1,154 @@
+"""OnDemandFeatureView: features computed at request time from request data and other features.
+
+The same Python function runs when a training set is built and when online features are read,
+so training and serving cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import inspect
+import textwrap
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import pandas as pd
+from pydantic import Field as PydanticField
+from pydantic import field_validator, model_validator
+
+from pitstop.definitions.base import Definition, caller_location, check_name
+from pitstop.definitions.feature_view import FeatureView, FeatureViewProjection
+from pitstop.definitions.field import Field
+from pitstop.definitions.sources import RequestSource
+
+Transform = Callable[[pd.DataFrame], pd.DataFrame]
+
+
+class OnDemandFeatureView(Definition):
+    """Features computed by ``udf`` from feature views' features and request data.
+
+    Args:
+        name: unique name; references are ``"name:feature"``.
+        sources: feature views (or projections) and RequestSources whose values the udf reads.
+        schema: the output fields the udf returns.
+        udf: ``f(inputs: pd.DataFrame) -> pd.DataFrame``; input columns are the short feature
+            names of the sources plus the request fields, one row per entity row.
+
+    Usually written with the ``@on_demand_feature_view(sources=..., schema=...)`` decorator.
+    """
+
+    kind: ClassVar[str] = "on-demand feature view"
+
+    sources: list[FeatureView | FeatureViewProjection | RequestSource]
+    schema_: list[Field] = PydanticField(alias="schema")
+    udf: Any
+    udf_source: str = ""
+    description: str = ""
+    tags: dict[str, str] = PydanticField(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        return check_name(value, "on-demand feature view")
+
+    @model_validator(mode="after")
+    def _check(self) -> OnDemandFeatureView:
+        if not callable(self.udf):
+            raise ValueError("udf: must be a function taking and returning a pandas DataFrame")
+        if not self.schema_:
+            raise ValueError("schema: declare at least one output field")
+        seen: dict[str, str] = {}
+        for name, origin in self.input_columns():
+            if name in seen:
+                raise ValueError(f"sources: input column {name!r} comes from both {seen[name]!r} and {origin!r}")
+            seen[name] = origin
+        if not self.udf_source:
+            try:
+                object.__setattr__(self, "udf_source", textwrap.dedent(inspect.getsource(self.udf)))
+            except (OSError, TypeError):
+                pass
+        return self
+
+    def input_columns(self) -> list[tuple[str, str]]:
+        """(column, source name) pairs the udf receives."""
+        cols: list[tuple[str, str]] = []
+        for src in self.sources:
+            if isinstance(src, RequestSource):
+                cols += [(f.name, src.name) for f in src.schema_]
+            elif isinstance(src, FeatureViewProjection):
+                cols += [(f, src.name) for f in src.features]
+            else:
+                cols += [(f, src.name) for f in src.feature_names]
+        return cols
+
+    @property
+    def features(self) -> list[Field]:
+        """Output fields."""
+        return list(self.schema_)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.schema_]
+
+    @property
+    def request_fields(self) -> list[Field]:
+        """Fields that must come with the request (or the entity rows)."""
+        return [f for src in self.sources if isinstance(src, RequestSource) for f in src.schema_]
+
+    def view_inputs(self) -> list[tuple[str, list[str]]]:
+        """(view name, feature names) this transformation reads."""
+        out = []
+        for src in self.sources:
+            if isinstance(src, FeatureViewProjection):
+                out.append((src.name, list(src.features)))
+            elif isinstance(src, FeatureView):
+                out.append((src.name, src.feature_names))
+        return out
+
+    def transform(self, inputs: pd.DataFrame) -> pd.DataFrame:
+        """Run the udf and check its output against the declared schema."""
+        try:
+            out = self.udf(inputs)
+        except Exception as exc:
+            raise self.error(f"udf raised {type(exc).__name__}: {exc}") from exc
+        if not isinstance(out, pd.DataFrame):
+            raise self.error(f"udf must return a pandas DataFrame, got {type(out).__name__}")
+        missing = [n for n in self.feature_names if n not in out.columns]
+        if missing:
+            raise self.error(f"udf result lacks declared column(s) {missing}")
+        if len(out) != len(inputs):
+            raise self.error(f"udf returned {len(out)} rows for {len(inputs)} input rows")
+        return out[self.feature_names]
+
+    def __getitem__(self, names: list[str]) -> FeatureViewProjection:
+        unknown = [n for n in names if n not in self.feature_names]
+        if unknown:
+            raise self.error(f"has no feature {unknown[0]!r}")
+        return FeatureViewProjection(view=self, features=list(names))
+
+    def __hash__(self) -> int:
+        return hash((self.kind, self.name))
+
+
+def on_demand_feature_view(
+    *,
+    sources: list[FeatureView | FeatureViewProjection | RequestSource],
+    schema: list[Field],
+    name: str | None = None,
+    description: str = "",
+    tags: dict[str, str] | None = None,
+) -> Callable[[Transform], OnDemandFeatureView]:
+    """Decorator form: the function's name becomes the view name unless ``name`` is given."""
+    location = caller_location()
+
+    def wrap(fn: Transform) -> OnDemandFeatureView:
+        return OnDemandFeatureView(
+            name or fn.__name__,
+            sources=sources,
+            schema=schema,
+            udf=fn,
+            description=description or (fn.__doc__ or "").strip(),
+            tags=tags or {},
+            _location=location,
+        )
+
+    return wrap

@@ -1,0 +1,83 @@
+"""Data sources: where a view's rows live. Definitions only describe; engines read."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field as PydanticField
+from pydantic import field_validator
+
+from pitstop.definitions.base import Definition, check_name
+from pitstop.definitions.field import Field
+
+
+class _Source(Definition):
+    kind: ClassVar[str] = "source"
+    description: str = ""
+    tags: dict[str, str] = PydanticField(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        return check_name(value, "source")
+
+    @property
+    def batch(self) -> ParquetSource:
+        """The Parquet data behind this source (itself, or its batch_source)."""
+        raise NotImplementedError
+
+
+class ParquetSource(_Source):
+    """Parquet files with one row per (entity, event time).
+
+    Args:
+        name: unique source name; also the table name SQL entity queries can use.
+        path: a file, a directory of files, or a glob; relative to ``offline_store.root``.
+        timestamp_field: the event-time column.
+        created_timestamp_column: optional column saying when a row was written; used to break
+            ties and to ignore corrections written after an entity row's timestamp.
+    """
+
+    path: str
+    timestamp_field: str = "event_timestamp"
+    created_timestamp_column: str | None = None
+
+    @property
+    def batch(self) -> ParquetSource:
+        return self
+
+
+class KafkaSource(_Source):
+    """A Kafka topic of events, with a Parquet copy for training sets."""
+
+    topic: str
+    timestamp_field: str = "event_timestamp"
+    batch_source: ParquetSource
+    message_format: Literal["json"] = "json"
+
+    @property
+    def batch(self) -> ParquetSource:
+        return self.batch_source
+
+
+class PushSource(_Source):
+    """Rows pushed by applications through ``FeatureStore.push`` or ``POST /push/{source}``."""
+
+    batch_source: ParquetSource
+
+    @property
+    def batch(self) -> ParquetSource:
+        return self.batch_source
+
+
+class RequestSource(_Source):
+    """Values that arrive with a request (or as entity-row columns in training) for on-demand features."""
+
+    schema_: list[Field] = PydanticField(alias="schema")
+
+    @property
+    def batch(self) -> ParquetSource:
+        raise self.error("a request source has no batch data")
+
+
+DataSource = ParquetSource | KafkaSource | PushSource

@@ -1,0 +1,80 @@
+"""Exceptions raised by pitstop.
+
+Every error pitstop raises on purpose derives from ``PitstopError``; several also derive from a
+builtin so that existing ``except ValueError`` / ``except LookupError`` clauses keep working::
+
+    PitstopError
+    ├── ConfigError (ValueError)            pitstop.yaml or a PITSTOP_* variable is invalid
+    ├── DefinitionError (ValueError)        a definition is invalid; names its file and line
+    │   └── RepoLoadError                   a repo file could not be run or its objects clash
+    ├── RegistryError                       the registry cannot be read or written
+    │   ├── NotRegisteredError (LookupError) a name is not in the registry (run `pitstop apply`)
+    │   └── ApplyRefusedError               apply would break a dependent object
+    ├── FeatureRefError (ValueError)        a "view:feature" reference is malformed or unknown
+    ├── RetrievalError (ValueError)         entity rows or the requested features cannot be joined
+    └── OfflineStoreError                   the offline engine failed reading a source
+
+This module imports nothing else from pitstop, so any module may import it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ApplyRefusedError",
+    "ConfigError",
+    "DefinitionError",
+    "FeatureRefError",
+    "NotRegisteredError",
+    "OfflineStoreError",
+    "PitstopError",
+    "RegistryError",
+    "RepoLoadError",
+    "RetrievalError",
+]
+
+
+class PitstopError(Exception):
+    """Base class of every error pitstop raises on purpose."""
+
+
+class ConfigError(PitstopError, ValueError):
+    """pitstop.yaml or a PITSTOP_* environment variable holds an invalid value."""
+
+
+class DefinitionError(PitstopError, ValueError):
+    """A definition (entity, source, view, service) is invalid.
+
+    The message starts with ``file:line`` of the definition when it is known.
+    """
+
+    def __init__(self, message: str, *, location: str | None = None) -> None:
+        self.location = location
+        super().__init__(f"{location}: {message}" if location else message)
+
+
+class RepoLoadError(DefinitionError):
+    """A feature-repo file could not be run, or its definitions clash with each other."""
+
+
+class RegistryError(PitstopError):
+    """The registry could not be read or written."""
+
+
+class NotRegisteredError(RegistryError, LookupError):
+    """A named object is not in the registry."""
+
+
+class ApplyRefusedError(RegistryError):
+    """Applying the repo would remove or break an object that another registered object uses."""
+
+
+class FeatureRefError(PitstopError, ValueError):
+    """A feature reference is malformed or names an unknown view or feature."""
+
+
+class RetrievalError(PitstopError, ValueError):
+    """The entity rows or the feature list of a retrieval are invalid."""
+
+
+class OfflineStoreError(PitstopError):
+    """The offline engine failed to read a source or run a query."""

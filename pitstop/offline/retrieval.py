@@ -1,0 +1,118 @@
+"""Build a training set: entity rows + resolved features -> one Arrow table, via an OfflineEngine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from pitstop.definitions import FeatureView
+from pitstop.errors import RetrievalError
+from pitstop.offline.base import OfflineEngine, Progress
+from pitstop.offline.entity_rows import epoch_us, to_arrow_table
+from pitstop.offline.pit_sql import ETS, ROW, ViewQuery
+from pitstop.repo.contents import RepoContents
+from pitstop.repo.validate import source_files, source_schema
+from pitstop.resolve import ResolvedFeatures
+
+
+def _view_query(sel_view: FeatureView, features: list[str], root: Path) -> ViewQuery:
+    source = sel_view.source.batch
+    files = source_files(source, root)
+    if not files:
+        raise RetrievalError(f"feature view {sel_view.name!r}: source {source.name!r} has no Parquet files at {source.path!r}")
+    ttl = int(sel_view.ttl.total_seconds() * 1_000_000) if sel_view.ttl else None
+    return ViewQuery(sel_view.name, tuple(str(f) for f in files), tuple(sel_view.join_keys), source.timestamp_field,
+                     source.created_timestamp_column, tuple(features), ttl)
+
+
+def _check_key_types(entity: pa.Table, view: FeatureView, root: Path) -> None:
+    schema = source_schema(view.source.batch, root)
+    if schema is None:
+        return
+    for key in view.join_keys:
+        left, right = entity.schema.field(key).type, schema.field(key).type
+        same_family = any(
+            check(left) and check(right)
+            for check in (pa.types.is_integer, pa.types.is_floating, pa.types.is_string, pa.types.is_large_string)
+        ) or (pa.types.is_string(left) and pa.types.is_large_string(right)) or left == right
+        if not same_family and not pa.types.is_null(left):
+            raise RetrievalError(
+                f"entity rows column {key!r} has type {left} but feature view {view.name!r} stores it as {right}"
+            )
+
+
+def sources_map(contents: RepoContents, root: Path) -> dict[str, tuple[str, ...]]:
+    """Source name -> its Parquet files, for SQL entity queries."""
+    out = {}
+    for name, src in contents.sources.items():
+        if hasattr(src, "path"):
+            out[name] = tuple(str(p) for p in source_files(src, root))  # type: ignore[arg-type]
+    return out
+
+
+def build_training_set(
+    engine: OfflineEngine,
+    contents: RepoContents,
+    resolved: ResolvedFeatures,
+    entity_df: Any,
+    *,
+    root: Path,
+    created_cutoff: bool,
+    timestamp_column: str,
+    progress: Progress | None = None,
+) -> pa.Table:
+    """Run the point-in-time join and on-demand transforms; returns entity columns then features."""
+    entity = to_arrow_table(entity_df, lambda q: engine.run_sql(q, sources_map(contents, root)))
+    columns = entity.column_names
+    if timestamp_column not in columns:
+        raise RetrievalError(
+            f"entity rows have no {timestamp_column!r} column (columns: {', '.join(columns)}); "
+            "add the time each row's features should be as of"
+        )
+    for sel in resolved.views.values():
+        missing = [k for k in sel.view.join_keys if k not in columns]
+        if missing:
+            raise RetrievalError(
+                f"entity rows lack join key {missing[0]!r} needed by feature view {sel.view.name!r} "
+                f"(columns: {', '.join(columns)})"
+            )
+        _check_key_types(entity, sel.view, root)
+    for name in resolved.request_fields:
+        if name not in columns:
+            raise RetrievalError(f"entity rows lack column {name!r}, request data an on-demand feature view needs")
+    clash = [n for n in resolved.output_names if n in columns]
+    if clash:
+        raise RetrievalError(
+            f"feature column {clash[0]!r} has the name of an entity-row column; rename the column "
+            "or pass full_feature_names=True"
+        )
+    n = entity.num_rows
+    keys = entity.select(resolved.join_keys).append_column(ROW, pa.array(np.arange(n, dtype=np.int64)))
+    keys = keys.append_column(ETS, epoch_us(entity.column(timestamp_column), timestamp_column))
+    jobs = [(_view_query(sel.view, sel.features, root), sel.aliases) for sel in resolved.views.values()]
+    parts = engine.point_in_time(keys, jobs, created_cutoff=created_cutoff, progress=progress)
+    found: dict[str, pa.ChunkedArray] = {}
+    for sel, part in zip(resolved.views.values(), parts, strict=True):
+        dtypes = {f.name: f.dtype for f in sel.view.features}
+        for feat in sel.features:
+            found[sel.aliases[feat]] = part.column(sel.aliases[feat]).cast(dtypes[feat].to_arrow())
+    for osel in resolved.on_demand.values():
+        inputs = {}
+        for view_name, feats in osel.view.view_inputs():
+            for feat in feats:
+                inputs[feat] = found[resolved.views[view_name].aliases[feat]]
+        for fld in osel.view.request_fields:
+            inputs[fld.name] = entity.column(fld.name)
+        frame = pa.table(inputs).to_pandas() if inputs else pd.DataFrame(index=range(n))
+        out = osel.view.transform(frame)
+        dtypes = {f.name: f.dtype for f in osel.view.features}
+        for feat in osel.features:
+            found[osel.aliases[feat]] = pa.chunked_array([pa.array(out[feat], from_pandas=True).cast(dtypes[feat].to_arrow())])
+    result = entity
+    for name in resolved.output_names:
+        result = result.append_column(name, found[name])
+    return result

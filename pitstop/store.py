@@ -1,0 +1,161 @@
+"""FeatureStore: the public API over one feature repo (definitions, registry, engines)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from pitstop.definitions import FeatureService
+from pitstop.log import get_logger
+from pitstop.offline.base import OfflineEngine, Progress
+from pitstop.offline.duckdb_engine import DuckDBOfflineEngine
+from pitstop.offline.job import RetrievalJob
+from pitstop.offline.retrieval import build_training_set
+from pitstop.registry.base import ApplyRecord, Registry
+from pitstop.registry.serde import contents_to_specs, from_specs
+from pitstop.registry.sqlite import SQLiteRegistry
+from pitstop.repo.contents import KINDS, RepoContents
+from pitstop.repo.loader import load_repo
+from pitstop.repo.plan import Plan, diff_specs
+from pitstop.repo.validate import validate_contents
+from pitstop.resolve import resolve
+from pitstop.settings import Settings, load_settings
+
+log = get_logger(__name__)
+
+
+class FeatureStore:
+    """Entry point for one feature repo.
+
+    Args:
+        repo_path: the folder holding ``pitstop.yaml`` and the definition files.
+        settings: settings to use instead of reading ``pitstop.yaml`` (tests, services).
+
+    Raises:
+        ConfigError: ``pitstop.yaml`` is missing or invalid.
+    """
+
+    def __init__(self, repo_path: str | Path = ".", *, settings: Settings | None = None) -> None:
+        self.settings = settings or load_settings(repo_path)
+        self.repo_path = self.settings.repo_path
+        self._registry: Registry | None = None
+        self._offline: OfflineEngine | None = None
+        self._cache: tuple[int, RepoContents] | None = None
+        self._lock = threading.Lock()
+
+    # engines are built on first use so `pitstop plan` and imports stay fast
+    @property
+    def registry(self) -> Registry:
+        """The definitions registry named by the settings."""
+        if self._registry is None:
+            self._registry = SQLiteRegistry(self.settings.registry_path)
+        return self._registry
+
+    @property
+    def offline(self) -> OfflineEngine:
+        """The offline engine (DuckDB)."""
+        if self._offline is None:
+            self._offline = DuckDBOfflineEngine(self.settings.offline_store)
+        return self._offline
+
+    def close(self) -> None:
+        """Release the registry connection."""
+        if self._registry is not None:
+            self._registry.close()
+            self._registry = None
+
+    def __enter__(self) -> FeatureStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- definitions ---------------------------------------------------------------------------
+
+    def load_definitions(self) -> RepoContents:
+        """Run the repo's definition files and validate them against their data (no registry writes)."""
+        contents = load_repo(self.repo_path)
+        validate_contents(contents, self.settings.offline_root)
+        return contents
+
+    def plan(self, contents: RepoContents | None = None) -> Plan:
+        """What ``apply`` would change in the registry; changes nothing.
+
+        Raises:
+            DefinitionError: a definition is invalid (the message names its file and line).
+            ApplyRefusedError: applying would remove a view that a feature service still uses.
+        """
+        current = self.registry.load_specs()
+        if contents is None:
+            contents = load_repo(self.repo_path)
+            RepoContents.collect(list(contents), previous=from_specs(current))
+            validate_contents(contents, self.settings.offline_root)
+        return diff_specs(current, contents_to_specs(contents), KINDS)
+
+    def apply(self) -> Plan:
+        """Validate the repo's definitions and make the registry match them, in one transaction.
+
+        Returns the plan that was applied (empty when nothing changed; nothing is written then).
+        """
+        plan = self.plan()
+        if plan.is_empty:
+            return plan
+        contents = load_repo(self.repo_path)
+        specs = contents_to_specs(contents)
+        version = self.registry.apply_specs(specs, plan.to_dict()["counts"])
+        log.info("applied registry version %d: %s", version, plan.counts())
+        return plan
+
+    def history(self, limit: int = 50) -> list[ApplyRecord]:
+        """Past applies, newest first."""
+        return self.registry.history(limit)
+
+    def definitions(self) -> RepoContents:
+        """The registered definitions, re-read only when the registry version changed."""
+        version = self.registry.version()
+        with self._lock:
+            if self._cache is None or self._cache[0] != version:
+                self._cache = (version, from_specs(self.registry.load_specs()))
+            return self._cache[1]
+
+    # --- offline -------------------------------------------------------------------------------
+
+    def get_historical_features(
+        self,
+        entity_df: Any,
+        features: list[str] | None = None,
+        *,
+        feature_service: str | FeatureService | None = None,
+        full_feature_names: bool = False,
+        created_cutoff: bool = True,
+        timestamp_column: str = "event_timestamp",
+        progress: Progress | None = None,
+    ) -> RetrievalJob:
+        """A point-in-time-correct training set (lazy: runs on ``to_arrow``/``to_pandas``/``to_parquet``).
+
+        Args:
+            entity_df: entity rows with the join keys and ``timestamp_column``: a pandas DataFrame,
+                a pyarrow Table, a Parquet path, or a SQL query over the sources (by source name).
+            features: ``"view:feature"`` references; or pass ``feature_service``.
+            feature_service: a registered feature service (name or object).
+            full_feature_names: name columns ``view__feature`` instead of ``feature``.
+            created_cutoff: ignore feature rows created after the entity row's timestamp
+                (no leakage through late corrections). ``False`` reproduces tools that ignore it.
+            timestamp_column: the entity rows' timestamp column.
+            progress: optional ``progress(description, done, total)`` callback.
+
+        Raises:
+            FeatureRefError: an unknown view or feature is requested.
+            RetrievalError: entity rows lack a column, or output names clash.
+        """
+        contents = self.definitions()
+        resolved = resolve(contents, features=features, feature_service=feature_service,
+                           full_feature_names=full_feature_names)
+
+        def run() -> Any:
+            return build_training_set(self.offline, contents, resolved, entity_df, root=self.settings.offline_root,
+                                      created_cutoff=created_cutoff, timestamp_column=timestamp_column,
+                                      progress=progress)
+
+        return RetrievalJob(run, resolved.output_names)
