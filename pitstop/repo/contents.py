@@ -102,7 +102,7 @@ class RepoContents:
         if existing is None:
             table[obj.name] = obj
             return
-        if existing is obj or (existing.location == obj.location and existing == obj):
+        if existing is obj or (existing.location is not None and existing.location == obj.location):
             return
         raise RepoLoadError(
             f"two {obj.kind} definitions are named {obj.name!r}: one at {existing.location or 'unknown place'}, "
