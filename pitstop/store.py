@@ -12,7 +12,7 @@ from pitstop.offline.base import OfflineEngine, Progress
 from pitstop.offline.duckdb_engine import DuckDBOfflineEngine
 from pitstop.offline.job import RetrievalJob
 from pitstop.offline.retrieval import build_training_set
-from pitstop.registry.base import ApplyRecord, Registry
+from pitstop.registry.base import ApplyRecord, Registry, Specs
 from pitstop.registry.serde import contents_to_specs, from_specs
 from pitstop.registry.sqlite import SQLiteRegistry
 from pitstop.repo.contents import KINDS, RepoContents
@@ -79,18 +79,20 @@ class FeatureStore:
         validate_contents(contents, self.settings.offline_root)
         return contents
 
-    def plan(self, contents: RepoContents | None = None) -> Plan:
+    def _desired(self) -> tuple[Specs, RepoContents]:
+        current = self.registry.load_specs()
+        contents = load_repo(self.repo_path, previous=from_specs(current) if current else None)
+        validate_contents(contents, self.settings.offline_root)
+        return current, contents
+
+    def plan(self) -> Plan:
         """What ``apply`` would change in the registry; changes nothing.
 
         Raises:
             DefinitionError: a definition is invalid (the message names its file and line).
             ApplyRefusedError: applying would remove a view that a feature service still uses.
         """
-        current = self.registry.load_specs()
-        if contents is None:
-            contents = load_repo(self.repo_path)
-            RepoContents.collect(list(contents), previous=from_specs(current))
-            validate_contents(contents, self.settings.offline_root)
+        current, contents = self._desired()
         return diff_specs(current, contents_to_specs(contents), KINDS)
 
     def apply(self) -> Plan:
@@ -98,12 +100,12 @@ class FeatureStore:
 
         Returns the plan that was applied (empty when nothing changed; nothing is written then).
         """
-        plan = self.plan()
+        current, contents = self._desired()
+        specs = contents_to_specs(contents)
+        plan = diff_specs(current, specs, KINDS)
         if plan.is_empty:
             return plan
-        contents = load_repo(self.repo_path)
-        specs = contents_to_specs(contents)
-        version = self.registry.apply_specs(specs, plan.to_dict()["counts"])
+        version = self.registry.apply_specs(specs, plan.counts())
         log.info("applied registry version %d: %s", version, plan.counts())
         return plan
 

@@ -194,7 +194,7 @@ def _referenced(obj: Definition) -> list[Definition]:
     if isinstance(obj, OnDemandFeatureView):
         return [s.view if isinstance(s, FeatureViewProjection) else s for s in obj.sources]
     if isinstance(obj, FeatureService):
-        return [s.view if isinstance(s, FeatureViewProjection) else s for s in obj.features]
+        return [s.view if isinstance(s, FeatureViewProjection) else s for s in obj.features if not isinstance(s, str)]
     return []
 
 

@@ -71,12 +71,13 @@ def _run(path: Path, repo: Path) -> ModuleType:
     return module
 
 
-def load_repo(repo_path: str | Path) -> RepoContents:
+def load_repo(repo_path: str | Path, previous: RepoContents | None = None) -> RepoContents:
     """Run every definition file of the repo and return its validated contents.
 
     Raises:
         RepoLoadError: a file fails to run, or two definitions clash (the message names file and line).
         DefinitionError: a definition is invalid or refers to something unknown.
+        ApplyRefusedError: a service still refers by name to a view of ``previous`` the repo removed.
     """
     repo = Path(repo_path).resolve()
     objects: list[Definition] = []
@@ -95,4 +96,4 @@ def load_repo(repo_path: str | Path) -> RepoContents:
                 file = getattr(sys.modules[name], "__file__", None)
                 if file and Path(file).resolve().is_relative_to(repo):
                     del sys.modules[name]
-    return RepoContents.collect(objects)
+    return RepoContents.collect(objects, previous)
