@@ -12,7 +12,9 @@ builtin so that existing ``except ValueError`` / ``except LookupError`` clauses 
     │   └── ApplyRefusedError               apply would break a dependent object
     ├── FeatureRefError (ValueError)        a "view:feature" reference is malformed or unknown
     ├── RetrievalError (ValueError)         entity rows or the requested features cannot be joined
-    └── OfflineStoreError                   the offline engine failed reading a source
+    ├── OfflineStoreError                   the offline engine failed reading a source
+    ├── OnlineStoreError                    the online store is unreachable or rejected a command
+    └── MaterializationError                a materialization run failed (watermarks left unmoved)
 
 This module imports nothing else from pitstop, so any module may import it.
 """
@@ -25,7 +27,9 @@ __all__ = [
     "DefinitionError",
     "FeatureRefError",
     "NotRegisteredError",
+    "MaterializationError",
     "OfflineStoreError",
+    "OnlineStoreError",
     "PitstopError",
     "RegistryError",
     "RepoLoadError",
@@ -78,3 +82,11 @@ class RetrievalError(PitstopError, ValueError):
 
 class OfflineStoreError(PitstopError):
     """The offline engine failed to read a source or run a query."""
+
+
+class OnlineStoreError(PitstopError):
+    """The online store could not be reached or rejected a command; the message names its URL."""
+
+
+class MaterializationError(PitstopError):
+    """A materialization run failed; watermarks of the failed views were not moved."""

@@ -1,0 +1,117 @@
+"""The online store interface: guarded batch writes and single-round-trip reads of latest values.
+
+Invariant every implementation keeps (the write guard): a view's value for an entity is replaced
+only when the incoming (event_us, created_us) is not older than the stored pair, compared
+lexicographically, and the check and the write are one atomic step. So batch materialization,
+pushes and stream ingestion can write concurrently and replays are harmless.
+
+Implementations: ``RedisOnlineStore`` (production), ``SQLiteOnlineStore`` (embedded default).
+They pass one shared contract suite (``tests/contracts``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import pyarrow as pa
+
+from pitstop.definitions.dtypes import DType
+
+NO_CREATED = 0
+"""``created_us`` used when a source has no created timestamp."""
+
+
+@dataclass(frozen=True)
+class ViewSchema:
+    """What a store needs to know about one feature view."""
+
+    name: str
+    join_keys: tuple[str, ...]
+    features: tuple[tuple[str, DType], ...]
+    """(feature name, dtype) for every feature of the view, in schema order."""
+    ttl_us: int | None = None
+
+
+@dataclass
+class WriteBatch:
+    """Rows of one view to write: one row per entity (callers pass the latest row per entity).
+
+    Attributes:
+        view: the view's schema.
+        keys: join-key columns, named as ``view.join_keys``.
+        event_us: event timestamps, microseconds since the epoch (UTC), int64.
+        created_us: created timestamps in microseconds, or ``NO_CREATED`` (0), int64.
+        values: one column per feature of the view (all of them, in schema order; nulls allowed).
+    """
+
+    view: ViewSchema
+    keys: pa.Table
+    event_us: np.ndarray
+    created_us: np.ndarray
+    values: pa.Table
+
+    def __len__(self) -> int:
+        return self.keys.num_rows
+
+
+@dataclass
+class WriteResult:
+    """How many rows were stored and how many the guard rejected as older than the stored value."""
+
+    written: int = 0
+    stale: int = 0
+
+    def __iadd__(self, other: WriteResult) -> WriteResult:
+        self.written += other.written
+        self.stale += other.stale
+        return self
+
+
+@dataclass
+class ViewRead:
+    """One view to read, and which of its features to return."""
+
+    view: ViewSchema
+    features: list[str]
+
+
+@dataclass
+class ViewResult:
+    """Per requested entity row (same order as the request): whether a value exists, its time, the values.
+
+    ``event_us[i]`` is meaningful only where ``found[i]``. ``values[feature][i]`` is a Python value
+    (None when not found or null). TTL is applied by the caller, not the store.
+    """
+
+    found: list[bool]
+    event_us: list[int]
+    values: dict[str, list[Any]] = field(default_factory=dict)
+
+
+class OnlineStore(Protocol):
+    """Low-latency latest-value store keyed by (view, entity key)."""
+
+    def write(self, batches: list[WriteBatch]) -> WriteResult:
+        """Write rows through the atomic event-time guard, in as few round trips as possible."""
+        ...
+
+    def read(self, entity_keys: pa.Table, reads: list[ViewRead]) -> dict[str, ViewResult]:
+        """Latest values for each row of ``entity_keys`` (columns: every join key any read needs) and each view.
+
+        One network round trip in total, whatever the number of views and entity rows.
+        """
+        ...
+
+    def delete_views(self, views: list[str]) -> None:
+        """Remove every stored value of the named views (used when a view is removed or re-keyed)."""
+        ...
+
+    def ping(self) -> None:
+        """Raise OnlineStoreError naming the store URL when it cannot be reached (bounded time)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
