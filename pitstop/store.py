@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pitstop.definitions import FeatureService
+from pitstop.errors import RetrievalError
 from pitstop.log import get_logger
+from pitstop.materialize import RowsProgress, ViewOutcome
 from pitstop.offline.base import OfflineEngine, Progress
 from pitstop.offline.duckdb_engine import DuckDBOfflineEngine
 from pitstop.offline.job import RetrievalJob
 from pitstop.offline.retrieval import build_training_set
+from pitstop.online.base import OnlineStore, WriteResult
+from pitstop.online.reader import EntityRows, OnlineResponse, read_online_features
+from pitstop.push import PushMode
 from pitstop.registry.base import ApplyRecord, Registry, Specs
 from pitstop.registry.serde import contents_to_specs, from_specs
 from pitstop.registry.sqlite import SQLiteRegistry
@@ -41,6 +47,7 @@ class FeatureStore:
         self.repo_path = self.settings.repo_path
         self._registry: Registry | None = None
         self._offline: OfflineEngine | None = None
+        self._online: OnlineStore | None = None
         self._cache: tuple[int, RepoContents] | None = None
         self._lock = threading.Lock()
 
@@ -59,11 +66,23 @@ class FeatureStore:
             self._offline = DuckDBOfflineEngine(self.settings.offline_store)
         return self._offline
 
+    @property
+    def online(self) -> OnlineStore:
+        """The online store named by ``online_store.url`` (SQLite file or Redis)."""
+        if self._online is None:
+            from pitstop.online.factory import open_online_store
+
+            self._online = open_online_store(self.settings.online_store.url, self.settings.project, self.repo_path)
+        return self._online
+
     def close(self) -> None:
-        """Release the registry connection."""
+        """Release the registry and online-store connections."""
         if self._registry is not None:
             self._registry.close()
             self._registry = None
+        if self._online is not None:
+            self._online.close()
+            self._online = None
 
     def __enter__(self) -> FeatureStore:
         return self
@@ -161,3 +180,72 @@ class FeatureStore:
                                       progress=progress)
 
         return RetrievalJob(run, resolved.output_names)
+
+    # --- online --------------------------------------------------------------------------------
+
+    def materialize(self, start: datetime, end: datetime, views: list[str] | None = None,
+                    *, progress: RowsProgress | None = None) -> list[ViewOutcome]:
+        """Write the latest row per entity with ``start <= event < end`` of each online view (or ``views``).
+
+        Watermarks are not moved; use ``materialize_incremental`` for scheduled runs.
+
+        Raises:
+            MaterializationError: some views failed (the others were written); re-running is safe.
+        """
+        from pitstop import materialize as mat
+
+        chosen = mat.select_views(self.definitions().views, views)
+        return mat.run(connect=self.offline.connect, online=self.online, registry=self.registry, views=chosen,  # type: ignore[attr-defined]
+                       root=self.settings.offline_root, start=start, end=end, progress=progress)
+
+    def materialize_incremental(self, end: datetime | None = None, views: list[str] | None = None,
+                                *, progress: RowsProgress | None = None) -> list[ViewOutcome]:
+        """Materialize each view from its watermark (first run: ``end - ttl``, or its earliest data) to ``end``.
+
+        A view's watermark moves to ``end`` only after all its rows were written; re-running is harmless.
+        """
+        from pitstop import materialize as mat
+
+        chosen = mat.select_views(self.definitions().views, views)
+        return mat.run(connect=self.offline.connect, online=self.online, registry=self.registry, views=chosen,  # type: ignore[attr-defined]
+                       root=self.settings.offline_root, end=end or datetime.now(UTC), progress=progress)
+
+    def get_online_features(
+        self,
+        features: list[str] | None = None,
+        entity_rows: EntityRows | None = None,
+        *,
+        feature_service: str | FeatureService | None = None,
+        full_feature_names: bool = False,
+    ) -> OnlineResponse:
+        """Latest feature values for ``entity_rows`` in one online-store round trip.
+
+        Args:
+            features: ``"view:feature"`` references; or pass ``feature_service``.
+            entity_rows: a list of dicts (``[{"driver_id": 1001}]``) or a dict of columns
+                (``{"driver_id": [1001, 1002]}``); extra fields are request data for on-demand views.
+            feature_service: a registered feature service.
+            full_feature_names: name columns ``view__feature``.
+
+        Values older than their view's ttl come back as None with status OUTSIDE_MAX_AGE.
+        """
+        if entity_rows is None:
+            raise RetrievalError("entity_rows is required")
+        resolved = resolve(self.definitions(), features=features, feature_service=feature_service,
+                           full_feature_names=full_feature_names)
+        return read_online_features(self.online, resolved, entity_rows)
+
+    def push(self, source_name: str, df: Any, to: PushMode = "online") -> WriteResult:
+        """Write rows for every view fed by push source ``source_name``: ``to`` online, offline, or both.
+
+        Online writes keep the latest row per entity and go through the event-time guard.
+        """
+        from pitstop.push import push_rows, to_table
+
+        contents = self.definitions()
+        if source_name not in contents.sources:
+            raise RetrievalError(f"unknown source {source_name!r}; known: {', '.join(sorted(contents.sources))}")
+        views = [v for v in contents.views.values() if v.source.name == source_name]
+        if not views:
+            raise RetrievalError(f"no feature view reads from source {source_name!r}")
+        return push_rows(self.online, views, to_table(df), to, self.settings.offline_root)

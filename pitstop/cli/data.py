@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -48,3 +49,68 @@ def training_set(ctx: Context, entities: str, service: str | None, features: tup
                  list(frame.columns), frame.astype(object).where(frame.notna(), None).values.tolist())
     if out_path is not None:
         render.out.print(f"Wrote {out_path}")
+
+
+def _parse_time(value: str | None, name: str) -> datetime:
+    from pitstop.materialize import to_utc
+
+    if value is None or value == "now":
+        return datetime.now(UTC)
+    try:
+        return to_utc(datetime.fromisoformat(value))
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not an ISO-8601 time like 2026-01-01T00:00:00", param_hint=name) from exc
+
+
+def _report(ctx: Context, outcomes: list) -> None:
+    if ctx.json:
+        render.emit_json([{"view": o.view, "start": o.start.isoformat(), "end": o.end.isoformat(), "rows": o.rows,
+                           "stale": o.stale, "seconds": round(o.seconds, 3), "skipped": o.skipped} for o in outcomes])
+        return
+    rows = [[o.view, o.start.isoformat(timespec="seconds"), o.end.isoformat(timespec="seconds"),
+             "up to date" if o.skipped else f"{o.rows:,}", f"{o.stale:,}", f"{o.seconds:.2f}",
+             f"{o.rows / o.seconds:,.0f}" if o.seconds > 0 else ""] for o in outcomes]
+    render.table("materialized", ["view", "start", "end", "rows", "stale", "seconds", "rows/s"], rows)
+
+
+@click.command()
+@click.argument("start")
+@click.argument("end")
+@click.option("--views", "-v", multiple=True, help="Only these views (repeatable).")
+@pass_ctx
+def materialize(ctx: Context, start: str, end: str, views: tuple[str, ...]) -> None:
+    """Write the latest row per entity with START <= event time < END to the online store."""
+    with ctx.store() as store, render.rows_progress(not ctx.json) as progress:
+        outcomes = store.materialize(_parse_time(start, "START"), _parse_time(end, "END"), list(views) or None,
+                                     progress=progress)
+    _report(ctx, outcomes)
+
+
+@click.command(name="materialize-incremental")
+@click.argument("end", required=False)
+@click.option("--views", "-v", multiple=True, help="Only these views (repeatable).")
+@pass_ctx
+def materialize_incremental(ctx: Context, end: str | None, views: tuple[str, ...]) -> None:
+    """Materialize each view from its watermark up to END (default: now)."""
+    with ctx.store() as store, render.rows_progress(not ctx.json) as progress:
+        outcomes = store.materialize_incremental(_parse_time(end, "END"), list(views) or None, progress=progress)
+    _report(ctx, outcomes)
+
+
+@click.command()
+@click.option("--cron", required=True, help="When to run, e.g. '*/15 * * * *' (UTC).")
+@click.option("--views", "-v", multiple=True, help="Only these views (repeatable).")
+@click.option("--max-runs", type=int, default=None, help="Exit after this many runs (default: run forever).")
+@click.option("--retries", type=int, default=3, show_default=True, help="Retries of a failed run.")
+@pass_ctx
+def schedule(ctx: Context, cron: str, views: tuple[str, ...], max_runs: int | None, retries: int) -> None:
+    """Run materialize-incremental on a cron schedule until SIGTERM (one run at a time across schedulers)."""
+    from pitstop.log import configure_logging
+    from pitstop.scheduler import Scheduler
+
+    configure_logging(json=ctx.json)
+    with ctx.store() as store:
+        scheduler = Scheduler(cron, lambda: store.materialize_incremental(views=list(views) or None), store.registry,
+                              max_retries=retries)
+        scheduler.install_signal_handlers()
+        scheduler.serve_forever(max_runs=max_runs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -63,5 +64,26 @@ def progress_bar(enabled: bool) -> Iterator[Any]:
 
         def update(description: str, done: int, total: int) -> None:
             bar.update(task, description=description, completed=done, total=total)
+
+        yield update
+
+
+@contextmanager
+def rows_progress(enabled: bool) -> Iterator[Any]:
+    """Yields ``progress(view, rows_so_far)`` drawing one bar per view with rows/s (or a no-op)."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    with Progress(TextColumn("{task.description}"), TextColumn("{task.completed:,} rows"),
+                  TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=err, transient=False) as bar:
+        tasks: dict[str, Any] = {}
+        starts: dict[str, float] = {}
+
+        def update(view: str, rows: int) -> None:
+            if view not in tasks:
+                tasks[view] = bar.add_task(view, total=None, rate="")
+                starts[view] = time.perf_counter()
+            elapsed = max(time.perf_counter() - starts[view], 1e-6)
+            bar.update(tasks[view], completed=rows, rate=f"{rows / elapsed:,.0f} rows/s")
 
         yield update

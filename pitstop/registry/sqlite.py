@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pitstop.errors import RegistryError
-from pitstop.registry.base import ApplyRecord, Specs
+from pitstop.registry.base import ApplyRecord, MaterializationRun, Specs
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -25,6 +26,28 @@ CREATE TABLE IF NOT EXISTS applies (
     applied_at TEXT NOT NULL,
     summary TEXT NOT NULL,
     snapshot TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS watermarks (
+    view TEXT PRIMARY KEY,
+    watermark TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS materialization_runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    view TEXT NOT NULL,
+    start TEXT NOT NULL,
+    "end" TEXT NOT NULL,
+    rows INTEGER NOT NULL,
+    stale INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    error TEXT,
+    started_at TEXT NOT NULL,
+    finished_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS locks (
+    name TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    expires_at REAL NOT NULL
 );
 """
 
@@ -87,6 +110,64 @@ class SQLiteRegistry:
                 "SELECT version, applied_at, summary FROM applies ORDER BY version DESC LIMIT ?", (limit,)
             ).fetchall()
         return [ApplyRecord(v, datetime.fromisoformat(t), json.loads(s)) for v, t, s in rows]
+
+    def watermarks(self) -> dict[str, datetime]:
+        with self._lock:
+            rows = self._conn.execute("SELECT view, watermark FROM watermarks").fetchall()
+        return {view: datetime.fromisoformat(value) for view, value in rows}
+
+    def set_watermark(self, view: str, value: datetime) -> None:
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO watermarks (view, watermark, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (view) DO UPDATE SET watermark = excluded.watermark, updated_at = excluded.updated_at",
+                (view, value.astimezone(UTC).isoformat(), datetime.now(UTC).isoformat()),
+            )
+
+    def record_run(self, run: MaterializationRun) -> None:
+        with self._lock:
+            self._conn.execute(
+                'INSERT INTO materialization_runs (view, start, "end", rows, stale, status, error, started_at, finished_at) '
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run.view, run.start.isoformat(), run.end.isoformat(), run.rows, run.stale, run.status, run.error,
+                 run.started_at.isoformat(), run.finished_at.isoformat()),
+            )
+
+    def runs(self, limit: int = 50) -> list[MaterializationRun]:
+        with self._lock:
+            rows = self._conn.execute(
+                'SELECT view, start, "end", rows, stale, status, error, started_at, finished_at '
+                "FROM materialization_runs ORDER BY id DESC LIMIT ?", (limit,)
+            ).fetchall()
+        return [
+            MaterializationRun(v, datetime.fromisoformat(s), datetime.fromisoformat(e), r, st, status, err,
+                               datetime.fromisoformat(a), datetime.fromisoformat(b))
+            for v, s, e, r, st, status, err, a, b in rows
+        ]
+
+    def acquire_lock(self, name: str, owner: str, ttl_seconds: float) -> bool:
+        now = time.time()
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._conn.execute("SELECT owner, expires_at FROM locks WHERE name = ?", (name,)).fetchone()
+                if row is not None and row[0] != owner and row[1] > now:
+                    self._conn.execute("ROLLBACK")
+                    return False
+                self._conn.execute(
+                    "INSERT INTO locks (name, owner, expires_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at",
+                    (name, owner, now + ttl_seconds),
+                )
+                self._conn.execute("COMMIT")
+                return True
+            except sqlite3.Error:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    def release_lock(self, name: str, owner: str) -> None:
+        with self._lock:
+            self._conn.execute("DELETE FROM locks WHERE name = ? AND owner = ?", (name, owner))
 
     def close(self) -> None:
         with self._lock:

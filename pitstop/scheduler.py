@@ -1,0 +1,108 @@
+"""The materialization scheduler: materialize-incremental on a cron expression, one run at a time.
+
+A registry lock makes sure two schedulers (on one host or many sharing a registry) never run
+materialization at once; the lock expires so a crashed scheduler cannot block the others forever.
+A failed run is retried with exponential backoff until the next scheduled time. SIGTERM/SIGINT
+stop the loop after the current run (a materialization killed mid-way is safe anyway).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from croniter import croniter
+
+from pitstop.errors import ConfigError, PitstopError
+from pitstop.log import get_logger
+from pitstop.materialize import ViewOutcome
+from pitstop.registry.base import Registry
+
+log = get_logger(__name__)
+LOCK_NAME = "materialize"
+
+
+@dataclass
+class Scheduler:
+    """Runs ``job`` at every cron tick; ``registry`` provides the cross-process lock.
+
+    Args:
+        cron: a 5-field cron expression, evaluated in UTC.
+        job: the work of one run (``FeatureStore.materialize_incremental``).
+        registry: where the lock lives.
+        lock_ttl_seconds: how long a run may hold the lock before others may take it.
+        max_retries: retries of a failed run (before the next tick).
+        backoff_seconds: first retry delay; doubles each retry.
+    """
+
+    cron: str
+    job: Callable[[], list[ViewOutcome]]
+    registry: Registry
+    lock_ttl_seconds: float = 3600.0
+    max_retries: int = 3
+    backoff_seconds: float = 5.0
+    owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    runs: int = 0
+
+    def __post_init__(self) -> None:
+        if not croniter.is_valid(self.cron):
+            raise ConfigError(f"invalid cron expression {self.cron!r}; expected 5 fields like '*/15 * * * *'")
+
+    def next_time(self, after: datetime) -> datetime:
+        """The first tick strictly after ``after``."""
+        return croniter(self.cron, after).get_next(datetime)  # type: ignore[no-any-return]
+
+    def install_signal_handlers(self) -> None:
+        """Stop cleanly on SIGTERM and SIGINT (call from the main thread)."""
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop())
+
+    def stop(self) -> None:
+        """Ask the loop to exit after the current run."""
+        log.info("scheduler stopping")
+        self.stop_event.set()
+
+    def run_once(self) -> bool:
+        """One run under the lock with retries; False when another scheduler holds the lock."""
+        if not self.registry.acquire_lock(LOCK_NAME, self.owner, self.lock_ttl_seconds):
+            log.info("another scheduler is materializing; skipping this tick")
+            return False
+        try:
+            delay = self.backoff_seconds
+            for attempt in range(self.max_retries + 1):
+                try:
+                    outcomes = self.job()
+                    written = sum(o.rows for o in outcomes)
+                    log.info("run %d done: %d views, %d rows", self.runs + 1, len(outcomes), written)
+                    return True
+                except PitstopError as exc:
+                    if attempt == self.max_retries or self.stop_event.is_set():
+                        log.error("run failed after %d attempts: %s", attempt + 1, exc)
+                        return True
+                    log.warning("run failed (attempt %d): %s; retrying in %.0fs", attempt + 1, exc, delay)
+                    if self.stop_event.wait(delay):
+                        return True
+                    delay *= 2
+            return True
+        finally:
+            self.runs += 1
+            self.registry.release_lock(LOCK_NAME, self.owner)
+
+    def serve_forever(self, *, max_runs: int | None = None) -> None:
+        """Sleep until each tick and run; returns on stop() or after ``max_runs`` runs."""
+        log.info("scheduler started: cron %r, owner %s", self.cron, self.owner)
+        while not self.stop_event.is_set():
+            now = datetime.now(UTC)
+            tick = self.next_time(now)
+            if self.stop_event.wait(max(0.0, (tick - now).total_seconds())):
+                break
+            self.run_once()
+            if max_runs is not None and self.runs >= max_runs:
+                break
+        log.info("scheduler exited after %d runs", self.runs)
