@@ -46,7 +46,7 @@ def latest_per_key(view: FeatureView, table: pa.Table) -> WriteBatch:
     frame = keys.to_pandas()
     frame["__ev"], frame["__cr"], frame["__i"] = event, created, np.arange(table.num_rows)
     keep = frame.sort_values(["__ev", "__cr"]).drop_duplicates(view.join_keys, keep="last")["__i"].to_numpy()
-    keep.sort()
+    keep = np.sort(keep)
     idx = pa.array(keep)
     try:
         values = pa.table({f.name: table.column(f.name).take(idx).cast(f.dtype.to_arrow()) for f in view.features})
