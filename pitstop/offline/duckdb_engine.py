@@ -1,8 +1,16 @@
 """DuckDBOfflineEngine: point-in-time joins over Parquet with DuckDB, in bounded memory.
 
-Each view's timeline (see ``pit_sql``) is built once into a temporary table, then entity rows are
-joined to it in chunks with one ASOF join per view. DuckDB runs under a memory limit with a temp
-directory, so timelines and sorts larger than memory spill to disk instead of failing.
+Per view, the join first finds one feature *row id* per entity row (late materialization, see
+``pit_sql``), then gathers the feature columns from Parquet with Arrow ``take``, a batch of row
+groups at a time. Finding the row ids takes one of two exact routes:
+
+* one integer join key whose values and times pack into 63 bits: ``pit_numpy`` (one sort of the
+  view's narrow rows, entity rows sorted once for all such views, a binary search per entity row);
+  the rare rows it cannot settle go through the SQL route;
+* otherwise SQL: the view's timeline, then ASOF joins of entity rows in chunks of ``CHUNK_ROWS``.
+
+DuckDB runs under a memory limit with a temp directory, so sorts larger than memory spill to disk
+instead of failing; feature payloads never enter DuckDB.
 """
 
 from __future__ import annotations
@@ -10,21 +18,42 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pitstop.errors import ConfigError, OfflineStoreError
 from pitstop.log import get_logger
+from pitstop.offline import pit_numpy
 from pitstop.offline.base import Progress
-from pitstop.offline.pit_sql import ETS, ROW, ViewQuery, quote, scan, timeline_sql, view_join_sql
+from pitstop.offline.pit_sql import (
+    ETS,
+    FID,
+    FID_SHIFT,
+    MIN_US,
+    ROW,
+    ViewQuery,
+    epoch_sql,
+    match_sql,
+    quote,
+    scan,
+    timeline_sql,
+)
 from pitstop.settings import OfflineStoreSettings
 
 log = get_logger(__name__)
 
 CHUNK_ROWS = 4_000_000
 """Entity rows joined per ASOF pass; bounds the memory of one pass."""
+PARALLEL_SORT_ROWS = 2_000_000
+"""Entity rows from which DuckDB's multi-threaded sort beats numpy's argsort."""
+GATHER_BYTES = 128 << 20
+"""Uncompressed feature bytes read from Parquet at once when gathering matched rows."""
 
 
 def memory_limit_bytes(setting: str) -> str:
@@ -57,7 +86,7 @@ class DuckDBOfflineEngine:
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         """A fresh connection with the memory limit, spill directory and UTC time zone set."""
-        config: dict[str, str | int] = {"memory_limit": self._memory_limit, "temp_directory": self._temp_dir}
+        config: dict[str, str | bool | int | float | list[str]] = {"memory_limit": self._memory_limit, "temp_directory": self._temp_dir}
         if self.settings.threads:
             config["threads"] = self.settings.threads
         try:
@@ -88,29 +117,17 @@ class DuckDBOfflineEngine:
         progress: Progress | None = None,
     ) -> list[pa.Table]:
         con = self.connect()
-        n = keys.num_rows
-        chunks = [(lo, min(n, lo + CHUNK_ROWS)) for lo in range(0, max(n, 1), CHUNK_ROWS)]
-        total = len(views) * (1 + len(chunks))
-        done = 0
+        total = 2 * len(views)
         results: list[pa.Table] = []
+        sorted_by_key: dict[str, pit_numpy.SortedEntities | None] = {}
         try:
             for i, (view, aliases) in enumerate(views):
                 if progress:
-                    progress(f"timeline {view.name}", done, total)
-                con.execute(f"CREATE OR REPLACE TEMP TABLE __tl_{i} AS {timeline_sql(view, created_cutoff)}")
-                done += 1
-                parts = []
-                for lo, hi in chunks:
-                    if progress:
-                        progress(f"join {view.name}", done, total)
-                    cols = [*view.join_keys, ROW, ETS]
-                    chunk = keys.select(cols).slice(lo, hi - lo)
-                    con.register("__entity_chunk", chunk)
-                    parts.append(to_arrow(con.sql(view_join_sql(view, "__entity_chunk", f"__tl_{i}", aliases))))
-                    con.unregister("__entity_chunk")
-                    done += 1
-                results.append(pa.concat_tables(parts) if len(parts) > 1 else parts[0])
-                con.execute(f"DROP TABLE __tl_{i}")
+                    progress(f"join {view.name}", 2 * i, total)
+                fid = self._row_ids(con, keys, view, created_cutoff, sorted_by_key)
+                if progress:
+                    progress(f"gather {view.name}", 2 * i + 1, total)
+                results.append(gather(view, aliases, fid))
             if progress:
                 progress("done", total, total)
             return results
@@ -118,3 +135,232 @@ class DuckDBOfflineEngine:
             raise OfflineStoreError(f"point-in-time join failed: {exc}") from exc
         finally:
             con.close()
+
+    def _row_ids(self, con: duckdb.DuckDBPyConnection, keys: pa.Table, view: ViewQuery, created_cutoff: bool,
+                 sorted_by_key: dict[str, pit_numpy.SortedEntities | None]) -> np.ndarray:
+        """Per entity row, the matched feature row id, or -1."""
+        fid = np.full(keys.num_rows, -1, dtype=np.int64)
+        pending: np.ndarray | None = None
+        if len(view.join_keys) == 1:
+            key = view.join_keys[0]
+            if key not in sorted_by_key:
+                sorted_by_key[key] = _sort_entities(keys, key, lambda values: _argsort(con, values))
+            ents = sorted_by_key[key]
+            rows = _view_rows(con, view) if ents is not None else None
+            if ents is not None and rows is not None:
+                settled, found, pending = pit_numpy.match(ents, rows, view.ttl_us, created_cutoff)
+                fid[settled] = found
+                del rows
+                if len(pending) == 0:
+                    return fid
+        subset = keys.take(pa.array(pending)) if pending is not None else keys
+        self._sql_row_ids(con, subset, view, created_cutoff, fid, restrict=pending is not None)
+        return fid
+
+    def _sql_row_ids(self, con: duckdb.DuckDBPyConnection, keys: pa.Table, view: ViewQuery, created_cutoff: bool,
+                     fid: np.ndarray, *, restrict: bool) -> None:
+        """The SQL route: fill ``fid`` for the entity rows in ``keys`` (timeline, then chunked ASOF joins)."""
+        n = keys.num_rows
+        cols = [*view.join_keys, ROW, ETS]
+        con.register("__entity_all", keys.select(cols))
+        try:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE __tl AS "
+                        f"{timeline_sql(view, created_cutoff, only_keys_of='__entity_all' if restrict else None)}")
+            for lo in range(0, n, CHUNK_ROWS):
+                con.register("__entity_chunk", keys.select(cols).slice(lo, min(CHUNK_ROWS, n - lo)))
+                part = to_arrow(con.sql(match_sql(view, "__entity_chunk", "__tl")))
+                con.unregister("__entity_chunk")
+                found = part.column(FID)
+                rows = part.column(ROW).to_numpy()
+                fid[rows] = found.fill_null(-1).to_numpy()
+            con.execute("DROP TABLE __tl")
+        finally:
+            con.unregister("__entity_all")
+
+
+def _argsort(con: duckdb.DuckDBPyConnection, values: np.ndarray) -> np.ndarray:
+    """Positions that sort ``values``; DuckDB's parallel sort for large arrays, else numpy."""
+    if len(values) < PARALLEL_SORT_ROWS:
+        return np.argsort(values)
+    con.register("__sort_input", pa.table({"v": values, "i": np.arange(len(values), dtype=np.int64)}))
+    try:
+        order = to_arrow(con.sql("SELECT i FROM __sort_input ORDER BY v")).column("i")
+    finally:
+        con.unregister("__sort_input")
+    return order.to_numpy().astype(np.int64, copy=False)
+
+
+def _sort_entities(keys: pa.Table, key: str,
+                   argsort: Callable[[np.ndarray], np.ndarray]) -> pit_numpy.SortedEntities | None:
+    """Entity rows sorted by (key, time) for the numpy route, or None if the key is not an integer."""
+    got = pit_numpy.integer_array(keys.column(key))
+    if got is None:
+        return None
+    values, valid = got
+    ets, ets_valid = pit_numpy.integer_array(keys.column(ETS)) or (np.empty(0, np.int64), None)
+    if ets_valid is not None:
+        valid = ets_valid if valid is None else valid & ets_valid
+    return pit_numpy.sort_entities(values, ets, valid, argsort)
+
+
+def _view_rows(con: duckdb.DuckDBPyConnection, view: ViewQuery) -> pit_numpy.ViewRows | None:
+    """The view's narrow rows sorted for the numpy route, or None if its key or ranges do not fit.
+
+    Columns are read one at a time (straight from Parquet when the types allow, else via DuckDB)
+    and packed before the next is read, to keep the peak small.
+    """
+    key = _narrow_column(con, view, view.join_keys[0], epoch=False)
+    if key is None:
+        return None
+    ts = _narrow_column(con, view, view.timestamp_field, epoch=True)
+    if ts is None:
+        return None
+    valid = key[1] if ts[1] is None else ts[1] if key[1] is None else key[1] & ts[1]
+    rows = pit_numpy.sort_view_rows(key[0], ts[0], valid)
+    del key, ts
+    if rows is None:
+        return None
+    if view.created_field:
+        created = _narrow_column(con, view, view.created_field, epoch=True)
+        if created is None:
+            return None
+        values, ok = created
+        if ok is not None:
+            values = np.where(ok, values, MIN_US)
+        rows.add_created(values)
+    if len(view.files) > 1:
+        rows.use_row_ids(_file_row_ids(view))
+    return rows
+
+
+def _narrow_column(con: duckdb.DuckDBPyConnection, view: ViewQuery, name: str,
+                   *, epoch: bool) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """One column of all the view's files, in file order, as int64 (epoch µs if ``epoch``) and validity.
+
+    Read a row group at a time into one preallocated array when every file stores the column as an
+    integer (or, for ``epoch``, a microsecond timestamp); anything else is converted by DuckDB.
+    None if the values are not integers.
+    """
+    files = [pq.ParquetFile(path) for path in view.files]
+    types = {f.schema_arrow.field(name).type if name in f.schema_arrow.names else None for f in files}
+    typ = types.pop() if len(types) == 1 else None
+    direct = typ is not None and (
+        (epoch and pa.types.is_timestamp(typ) and typ.unit == "us")
+        or (not epoch and pit_numpy.integer_array(pa.array([], type=typ)) is not None)
+    )
+    if not direct:
+        expr = epoch_sql(name) if epoch else quote(name)
+        table = to_arrow(con.sql(f"SELECT {expr} AS c FROM {scan(view.files)}"))
+        return pit_numpy.integer_array(table.column("c"))
+    out = np.empty(sum(f.metadata.num_rows for f in files), dtype=np.int64)
+    valid: np.ndarray | None = None
+    at = 0
+    for parquet in files:
+        for g in range(parquet.metadata.num_row_groups):
+            column = parquet.read_row_group(g, columns=[name]).column(name)
+            got = pit_numpy.integer_array(column.cast(pa.int64()) if epoch else column)
+            assert got is not None
+            values, ok = got
+            out[at:at + len(values)] = values
+            if ok is not None:
+                if valid is None:
+                    valid = np.ones(len(out), dtype=bool)
+                valid[at:at + len(values)] = ok
+            at += len(values)
+    return out, valid
+
+
+def _file_row_ids(view: ViewQuery) -> np.ndarray:
+    """Row id of each row of the view's files, in file order."""
+    parts = [(index << FID_SHIFT) + np.arange(pq.ParquetFile(path).metadata.num_rows, dtype=np.int64)
+             for index, path in enumerate(view.files)]
+    return np.concatenate(parts)
+
+
+def gather(view: ViewQuery, aliases: dict[str, str], fid: np.ndarray) -> pa.Table:
+    """The view's features for each entity row: the row ``fid`` names, or nulls where it is -1.
+
+    Reads each Parquet file in batches of row groups (about ``GATHER_BYTES`` of the wanted columns
+    at a time) and takes the wanted rows, so memory stays bounded whatever the file size.
+    """
+    n = len(fid)
+    names = list(view.features)
+    if len(view.files) == 1:
+        parquet = pq.ParquetFile(view.files[0])
+        present = [f for f in names if f in parquet.schema_arrow.names]
+        if len(_row_group_batches(parquet, present)) == 1:
+            # the whole file's wanted columns fit one batch: one take per column, in entity order
+            table = parquet.read(columns=present) if present else pa.table({})
+            index = pa.array(fid, mask=fid < 0)
+            with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+                columns = dict(zip(present, pool.map(lambda f: table.column(f).take(index), present), strict=True))
+            return pa.table({aliases[f]: columns[f] if f in columns else pa.nulls(n) for f in names})
+    pieces: dict[str, list[pa.Array]] = {f: [] for f in names}
+    where: list[np.ndarray] = []
+    hit = np.flatnonzero(fid >= 0)
+    file_of = fid[hit] >> FID_SHIFT
+    for index, path in enumerate(view.files):
+        mine = hit[file_of == index] if len(view.files) > 1 else hit
+        if len(mine) == 0:
+            continue
+        local = fid[mine] & ((1 << FID_SHIFT) - 1)
+        parquet = pq.ParquetFile(path)
+        present = [f for f in names if f in parquet.schema_arrow.names]
+        for lo, hi, groups in _row_group_batches(parquet, present):
+            inside = np.flatnonzero((local >= lo) & (local < hi)) if (lo, hi) != (0, parquet.metadata.num_rows) else None
+            rows = local if inside is None else local[inside]
+            at = mine if inside is None else mine[inside]
+            if len(at) == 0:
+                continue
+            batch = parquet.read_row_groups(groups, columns=present) if present else None
+            taken = batch.take(pa.array(rows - lo)) if batch is not None else None
+            where.append(at)
+            for f in names:
+                col = taken.column(f).combine_chunks() if taken is not None and f in present else pa.nulls(len(at))
+                pieces[f].append(col)
+            del batch, taken
+    slot = np.full(n, -1, dtype=np.int64)
+    if where:
+        placed = np.concatenate(where)
+        slot[placed] = np.arange(len(placed), dtype=np.int64)
+    index_arr = pa.array(slot, mask=slot < 0)
+    out = {}
+    for f in names:
+        parts = pieces[f]
+        typ = _common_type([p.type for p in parts])
+        values = pa.concat_arrays([p.cast(typ) for p in parts]) if parts else pa.nulls(0)
+        out[aliases[f]] = values.take(index_arr)
+    return pa.table(out)
+
+
+def _common_type(types: list[pa.DataType]) -> pa.DataType:
+    """One type all parts cast to (they differ only when files disagree); null if nothing was read."""
+    real = [t for t in types if not pa.types.is_null(t)]
+    if not real:
+        return pa.null()
+    if all(t == real[0] for t in real):
+        return real[0]
+    schema = pa.unify_schemas([pa.schema([("c", t)]) for t in real], promote_options="permissive")
+    return schema.field("c").type
+
+
+def _row_group_batches(parquet: pq.ParquetFile, columns: list[str]) -> list[tuple[int, int, list[int]]]:
+    """Consecutive row groups in batches of about ``GATHER_BYTES`` of ``columns``: (first row, end row, groups)."""
+    meta = parquet.metadata
+    wanted = set(columns)
+    batches: list[tuple[int, int, list[int]]] = []
+    lo = start = size = 0
+    groups: list[int] = []
+    for g in range(meta.num_row_groups):
+        rg = meta.row_group(g)
+        bytes_ = sum(rg.column(c).total_uncompressed_size for c in range(rg.num_columns)
+                     if rg.column(c).path_in_schema in wanted)
+        if groups and size + bytes_ > GATHER_BYTES:
+            batches.append((start, lo, groups))
+            start, size, groups = lo, 0, []
+        groups.append(g)
+        size += bytes_
+        lo += rg.num_rows
+    if groups or not batches:
+        batches.append((start, lo, groups))
+    return batches
