@@ -1,6 +1,9 @@
-"""Run one pitstop historical retrieval on benchmark data; prints one JSON line (run in a subprocess).
+"""Run one pitstop measurement on benchmark data; prints one JSON line (run in a subprocess).
 
-usage: python bench/pitstop_runner.py historical DATA_DIR
+usage:
+    python bench/pitstop_runner.py historical DATA_DIR
+    python bench/pitstop_runner.py materialize DATA_DIR REDIS_URL WORK_DIR
+    python bench/pitstop_runner.py online DATA_DIR REDIS_URL WORK_DIR ENTITIES ITERATIONS
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ view_{v} = FeatureView("view_{v}", entities=[entity], schema=[{fields}],
 """
 
 
-def make_repo(data: Path, shape: dict, root: Path) -> list[str]:
+def make_repo(data: Path, shape: dict, root: Path, online_url: str | None = None) -> list[str]:
     text = DEFS
     refs = []
     for v in range(shape["views"]):
@@ -38,7 +41,10 @@ def make_repo(data: Path, shape: dict, root: Path) -> list[str]:
         fields = ", ".join(f'Field("{n}", Float64)' for n in names)
         text += VIEW.format(v=v, fields=fields, path=data / f"view_{v}.parquet", ttl=shape["ttl_days"][v])
     (root / "defs.py").write_text(text)
-    (root / "pitstop.yaml").write_text("project: bench\nregistry:\n  path: registry.db\n")
+    yaml = "project: bench\nregistry:\n  path: registry.db\n"
+    if online_url:
+        yaml += f"online_store:\n  url: {online_url}\n"
+    (root / "pitstop.yaml").write_text(yaml)
     return refs
 
 
@@ -59,7 +65,51 @@ def historical(data: Path) -> dict:
                 "columns": table.num_columns, "non_null": non_null}
 
 
+def materialize(data: Path, url: str, work: Path) -> dict:
+    from datetime import UTC, datetime
+
+    shape = json.loads((data / "shape.json").read_text())
+    work.mkdir(parents=True, exist_ok=True)
+    make_repo(data, shape, work, url)
+    store = FeatureStore(work)
+    store.apply()
+    t0 = time.perf_counter()
+    outcomes = store.materialize(datetime(2024, 12, 31, tzinfo=UTC), datetime(2025, 4, 2, tzinfo=UTC))
+    seconds = time.perf_counter() - t0
+    pairs = sum(o.rows for o in outcomes)
+    sample = store.get_online_features([f"view_0:f0_{j}" for j in range(3)], {"entity_id": [0, 1, 2, 3, 4]})
+    return {"engine": "pitstop", "mode": "materialize", "seconds": seconds, "views": shape["views"], "pairs": pairs,
+            "pairs_per_s": pairs / seconds, "sample_non_null": sum(v is not None for v in sample.to_dict()["f0_0"])}
+
+
+def online(data: Path, url: str, work: Path, entities: int, iterations: int) -> dict:
+    import random
+
+    shape = json.loads((data / "shape.json").read_text())
+    store = FeatureStore(work)
+    refs = [f"view_{v}:f{v}_{j}" for v in range(shape["views"]) for j in range(shape["features_per_view"])]
+    rng = random.Random(7)
+    samples = []
+    for i in range(iterations + 50):
+        rows = {"entity_id": [rng.randrange(shape["entities"]) for _ in range(entities)]}
+        t0 = time.perf_counter()
+        result = store.get_online_features(refs, rows).to_dict()
+        if i >= 50:
+            samples.append((time.perf_counter() - t0) * 1000)
+    samples.sort()
+    non_null = sum(v is not None for v in result[refs[0].split(":")[1]])
+    return {"engine": "pitstop", "mode": "online", "entities": entities, "features": len(refs),
+            "p50_ms": samples[len(samples) // 2], "p99_ms": samples[int(len(samples) * 0.99) - 1],
+            "mean_ms": sum(samples) / len(samples), "last_non_null": non_null}
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] != "historical":
+    mode = sys.argv[1] if len(sys.argv) > 1 else ""
+    if mode == "historical" and len(sys.argv) == 3:
+        print(json.dumps(historical(Path(sys.argv[2]))))
+    elif mode == "materialize" and len(sys.argv) == 5:
+        print(json.dumps(materialize(Path(sys.argv[2]), sys.argv[3], Path(sys.argv[4]))))
+    elif mode == "online" and len(sys.argv) == 7:
+        print(json.dumps(online(Path(sys.argv[2]), sys.argv[3], Path(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]))))
+    else:
         sys.exit(__doc__)
-    print(json.dumps(historical(Path(sys.argv[2]))))

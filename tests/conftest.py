@@ -11,3 +11,22 @@ def _clean_pitstop_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in list(os.environ):
         if var.startswith("PITSTOP_"):
             monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory):
+    """URL of a private redis-server started for this test session (never the shared one on 6379)."""
+    from tests.integration.redis_server import RedisServer, RedisServerMissing
+
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    missing = None
+    try:
+        server.start()
+    except RedisServerMissing as exc:
+        missing = str(exc)
+    if missing:
+        pytest.fail(missing, pytrace=False)
+    try:
+        yield server.url
+    finally:
+        server.stop()

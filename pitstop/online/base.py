@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from pitstop.definitions.dtypes import DType
+from pitstop.errors import FeatureRefError, OnlineStoreError
 
 NO_CREATED = 0
 """``created_us`` used when a source has no created timestamp."""
@@ -55,6 +56,15 @@ class WriteBatch:
     def __len__(self) -> int:
         return self.keys.num_rows
 
+    def check(self) -> None:
+        """Raise OnlineStoreError unless keys, times and values all have one row per entity."""
+        n = self.keys.num_rows
+        sizes = {"values": self.values.num_rows, "event_us": len(self.event_us), "created_us": len(self.created_us)}
+        wrong = {name: size for name, size in sizes.items() if size != n}
+        if wrong:
+            detail = ", ".join(f"{name} has {size}" for name, size in wrong.items())
+            raise OnlineStoreError(f"write batch for view {self.view.name!r}: keys have {n} rows but {detail}")
+
 
 @dataclass
 class WriteResult:
@@ -88,6 +98,28 @@ class ViewResult:
     found: list[bool]
     event_us: list[int]
     values: dict[str, list[Any]] = field(default_factory=dict)
+
+    @classmethod
+    def empty(cls, n: int, features: list[str]) -> ViewResult:
+        """A result of ``n`` rows, none found."""
+        return cls(found=[False] * n, event_us=[0] * n, values={f: [None] * n for f in features})
+
+
+def merge_reads(reads: list[ViewRead]) -> dict[str, tuple[ViewSchema, list[str]]]:
+    """View name -> (schema, requested features) with repeated views merged, for store implementations.
+
+    Raises:
+        FeatureRefError: a requested feature is not in its view's schema.
+    """
+    views: dict[str, tuple[ViewSchema, list[str]]] = {}
+    for read in reads:
+        known = dict(read.view.features)
+        unknown = [f for f in read.features if f not in known]
+        if unknown:
+            raise FeatureRefError(f"view {read.view.name!r} has no feature(s) {', '.join(map(repr, unknown))}")
+        _, features = views.setdefault(read.view.name, (read.view, []))
+        features.extend(read.features)
+    return {name: (schema, list(dict.fromkeys(features))) for name, (schema, features) in views.items()}
 
 
 class OnlineStore(Protocol):

@@ -1,0 +1,68 @@
+"""Choose and open the online store named by a URL (``online_store.url`` in pitstop.yaml).
+
+Accepted URLs:
+  * ``redis://host:port/db``, ``rediss://...`` (TLS), ``unix:///path/to/redis.sock`` → ``RedisOnlineStore``
+  * ``sqlite:///relative/path.db`` (resolved against the repo directory) or
+    ``sqlite:////absolute/path.db`` → ``SQLiteOnlineStore``; missing parent directories are created.
+
+The Redis client library is imported only when a Redis URL is used (it is the ``redis`` extra).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pitstop.errors import ConfigError, OnlineStoreError
+from pitstop.online.base import OnlineStore
+
+__all__ = ["ACCEPTED_SCHEMES", "open_online_store"]
+
+ACCEPTED_SCHEMES = ("redis://", "rediss://", "unix://", "sqlite:///")
+_SQLITE = "sqlite:///"
+
+
+def open_online_store(url: str, project: str, base_dir: Path) -> OnlineStore:
+    """The online store for ``url``, scoped to ``project``.
+
+    Args:
+        url: the store URL (see the module docstring).
+        project: the feature-repo project (prefixes keys / selects rows).
+        base_dir: directory that relative SQLite paths are resolved against (the repo directory).
+
+    Raises:
+        ConfigError: the URL has another scheme, names no SQLite file, or needs the missing ``redis`` package.
+        OnlineStoreError: the store cannot be opened (e.g. the SQLite file is not writable).
+    """
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        try:
+            from pitstop.online.redis_store import RedisOnlineStore, redact_url
+        except ModuleNotFoundError as exc:
+            if exc.name != "redis":
+                raise
+            raise ConfigError(
+                "online store URL is a Redis URL but the redis package is not installed; "
+                "install it with: pip install 'pitstop[redis]'"
+            ) from None
+        if url.startswith("unix://") and len(url) <= len("unix://"):
+            raise ConfigError(f"online store URL {redact_url(url)!r} names no socket path")
+        return RedisOnlineStore(url, project)
+    if url.startswith(_SQLITE):
+        rest = url[len(_SQLITE) :]
+        if not rest or rest.endswith("/"):
+            raise ConfigError(f"online store URL {url!r} names no database file (e.g. sqlite:///data/online.db)")
+        path = Path(rest).expanduser()
+        if not path.is_absolute():
+            path = Path(base_dir) / path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OnlineStoreError(f"SQLite online store {path}: cannot create its directory: {exc}") from exc
+        from pitstop.online.sqlite_store import SQLiteOnlineStore
+
+        return SQLiteOnlineStore(path, project)
+    shown = re.sub(r"(?<=://)[^@/]*@", "***@", url)  # never echo credentials
+    raise ConfigError(
+        f"online store URL {shown!r} is not supported; use one of: "
+        + ", ".join(f"{s}..." for s in ACCEPTED_SCHEMES)
+    )
