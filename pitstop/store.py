@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pitstop.definitions import FeatureService
-from pitstop.errors import RetrievalError
+from pitstop.errors import PitstopError, RetrievalError
 from pitstop.log import get_logger
 from pitstop.materialize import RowsProgress, ViewOutcome
 from pitstop.offline.base import OfflineEngine, Progress
@@ -126,7 +126,22 @@ class FeatureStore:
             return plan
         version = self.registry.apply_specs(specs, plan.counts())
         log.info("applied registry version %d: %s", version, plan.counts())
+        self._drop_stale_online_values(plan)
         return plan
+
+    def _drop_stale_online_values(self, plan: Plan) -> None:
+        """Delete online values of views that were removed or re-keyed/re-typed (they could never be read)."""
+        stale = [
+            c.name for c in plan.changes
+            if c.kind == "feature view" and (c.action == "remove" or any(
+                f.path.split(".")[0] in ("schema", "entities") for f in c.fields))
+        ]
+        if not stale:
+            return
+        try:
+            self.online.delete_views(stale)
+        except PitstopError as exc:  # the registry is already right; old values only waste space
+            log.warning("could not delete online values of %s: %s", ", ".join(stale), exc)
 
     def history(self, limit: int = 50) -> list[ApplyRecord]:
         """Past applies, newest first."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -61,7 +62,9 @@ def make_repo(root: Path, online_url: str | None = None) -> FeatureStore:
     write_repo(root, {"defs.py": DEFS}, {"data/stats.parquet": stats_rows(now), "data/signup.parquet": signup,
                                         "data/speed/part-0.parquet": speed})
     if online_url:
-        (root / "pitstop.yaml").write_text(YAML.replace("sqlite:///data/online.db", online_url))
+        project = f"t{uuid.uuid4().hex[:10]}"  # tests share one private Redis: keep their keys apart
+        (root / "pitstop.yaml").write_text(YAML.replace("sqlite:///data/online.db", online_url)
+                                           .replace("project: test", f"project: {project}"))
     store = FeatureStore(root)
     store.apply()
     return store
