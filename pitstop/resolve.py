@@ -6,9 +6,12 @@ Shared by training sets and online reads, so both name and order columns the sam
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from pitstop.definitions import FeatureRef, FeatureService, FeatureView, OnDemandFeatureView
 from pitstop.errors import FeatureRefError, RetrievalError
+from pitstop.online.base import ViewRead
+from pitstop.online.view_schema import view_schema
 from pitstop.repo.contents import RepoContents
 
 
@@ -42,7 +45,12 @@ class ResolvedFeatures:
     output_names: list[str]
     full_names: bool
 
-    @property
+    @cached_property
+    def online_reads(self) -> list[ViewRead]:
+        """What an online read needs per view (computed once per resolution)."""
+        return [ViewRead(view_schema(sel.view), list(sel.features)) for sel in self.views.values()]
+
+    @cached_property
     def join_keys(self) -> list[str]:
         """Every join key any selected view (or on-demand input view) needs, in first-seen order."""
         keys: list[str] = []
@@ -54,7 +62,7 @@ class ResolvedFeatures:
         """The output (or hidden) column holding ``view:feature``."""
         return self.views[view].aliases[feature]
 
-    @property
+    @cached_property
     def request_fields(self) -> list[str]:
         """Request-data fields the on-demand views need."""
         names: list[str] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,10 +26,13 @@ from pitstop.repo.contents import KINDS, RepoContents
 from pitstop.repo.loader import load_repo
 from pitstop.repo.plan import Plan, diff_specs
 from pitstop.repo.validate import validate_contents
-from pitstop.resolve import resolve
+from pitstop.resolve import ResolvedFeatures, resolve
 from pitstop.settings import Settings, load_settings
 
 log = get_logger(__name__)
+
+REFRESH_SECONDS = 1.0
+"""How often a FeatureStore checks whether the registry changed (another process applied)."""
 
 
 class FeatureStore:
@@ -49,6 +53,8 @@ class FeatureStore:
         self._offline: OfflineEngine | None = None
         self._online: OnlineStore | None = None
         self._cache: tuple[int, RepoContents] | None = None
+        self._checked_at = 0.0
+        self._resolved: dict[tuple[object, ...], ResolvedFeatures] = {}
         self._lock = threading.Lock()
 
     # engines are built on first use so `pitstop plan` and imports stay fast
@@ -125,6 +131,8 @@ class FeatureStore:
         if plan.is_empty:
             return plan
         version = self.registry.apply_specs(specs, plan.counts())
+        with self._lock:
+            self._cache = None
         log.info("applied registry version %d: %s", version, plan.counts())
         self._drop_stale_online_values(plan)
         return plan
@@ -148,12 +156,38 @@ class FeatureStore:
         return self.registry.history(limit)
 
     def definitions(self) -> RepoContents:
-        """The registered definitions, re-read only when the registry version changed."""
+        """The registered definitions, re-read only when the registry version changed.
+
+        The version is checked at most every ``REFRESH_SECONDS``, so hot paths (online reads)
+        do not query the registry on every call; this store's own ``apply`` refreshes at once.
+        """
+        now = time.monotonic()
+        with self._lock:
+            if self._cache is not None and now - self._checked_at < REFRESH_SECONDS:
+                return self._cache[1]
         version = self.registry.version()
         with self._lock:
+            self._checked_at = now
             if self._cache is None or self._cache[0] != version:
                 self._cache = (version, from_specs(self.registry.load_specs()))
+                self._resolved.clear()
             return self._cache[1]
+
+    def _resolve(self, features: list[str] | None, feature_service: str | FeatureService | None,
+                 full_feature_names: bool) -> ResolvedFeatures:
+        contents = self.definitions()
+        service = feature_service if not isinstance(feature_service, FeatureService) else feature_service.name
+        key = (tuple(features) if isinstance(features, list | tuple) else features, service, full_feature_names)
+        try:
+            cached = self._resolved.get(key)  # type: ignore[arg-type]
+        except TypeError:  # unhashable input: resolve() will explain what is wrong with it
+            cached = None
+        if cached is None:
+            cached = resolve(contents, features=features, feature_service=feature_service,
+                             full_feature_names=full_feature_names)
+            if len(self._resolved) < 1024:
+                self._resolved[key] = cached  # type: ignore[index]
+        return cached
 
     # --- offline -------------------------------------------------------------------------------
 
@@ -246,8 +280,7 @@ class FeatureStore:
         """
         if entity_rows is None:
             raise RetrievalError("entity_rows is required")
-        resolved = resolve(self.definitions(), features=features, feature_service=feature_service,
-                           full_feature_names=full_feature_names)
+        resolved = self._resolve(features, feature_service, full_feature_names)
         return read_online_features(self.online, resolved, entity_rows)
 
     def push(self, source_name: str, df: Any, to: PushMode = "online") -> WriteResult:

@@ -14,9 +14,8 @@ import pandas as pd
 import pyarrow as pa
 
 from pitstop.errors import RetrievalError
-from pitstop.online.base import OnlineStore, ViewRead
+from pitstop.online.base import OnlineStore
 from pitstop.online.keys_canonical import canonical_keys
-from pitstop.online.view_schema import view_schema
 from pitstop.resolve import ResolvedFeatures
 
 PRESENT = "PRESENT"
@@ -85,15 +84,15 @@ def read_online_features(online: OnlineStore, resolved: ResolvedFeatures, entity
         key_table = canonical_keys(pa.table({k: cols[k] for k in keys}))
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise RetrievalError(f"entity key values have mixed or unsupported types: {exc}") from exc
-    reads = [ViewRead(view_schema(sel.view), list(sel.features)) for sel in resolved.views.values()]
+    reads = resolved.online_reads
     results = online.read(key_table, reads) if reads else {}
     now_us = _us(now or datetime.now(UTC))
     values: dict[str, list[Any]] = {k: cols[k] for k in keys}
     statuses: dict[str, list[str]] = {k: [PRESENT] * n for k in keys}
     stamps: dict[str, list[datetime | None]] = {k: [None] * n for k in keys}
-    for sel in resolved.views.values():
+    for sel, read in zip(resolved.views.values(), reads, strict=True):
         res = results[sel.view.name]
-        ttl = view_schema(sel.view).ttl_us
+        ttl = read.view.ttl_us
         status = [
             NOT_FOUND if not found else (OUTSIDE_MAX_AGE if ttl is not None and now_us - ev > ttl else PRESENT)
             for found, ev in zip(res.found, res.event_us, strict=True)
