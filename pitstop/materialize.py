@@ -21,6 +21,7 @@ from pitstop.definitions import FeatureView
 from pitstop.errors import MaterializationError, RetrievalError
 from pitstop.log import get_logger
 from pitstop.offline.latest import earliest_event_us, iter_latest_rows
+from pitstop.offline.pit_sql import CR, MIN_US, TS
 from pitstop.offline.pit_sql import ViewQuery
 from pitstop.online.base import NO_CREATED, OnlineStore, WriteBatch, WriteResult
 from pitstop.online.keys_canonical import canonical_keys
@@ -69,13 +70,12 @@ def _query(view: FeatureView, root: Path) -> ViewQuery | None:
                      source.created_timestamp_column, tuple(view.feature_names), None)
 
 
-def _batch(view: FeatureView, record: pa.RecordBatch) -> WriteBatch:
-    table = pa.Table.from_batches([record])
-    schema = view_schema(view)
+def _batch(view: FeatureView, table: pa.Table) -> WriteBatch:
     values = pa.table({f.name: table.column(f.name).cast(f.dtype.to_arrow()) for f in view.features})
-    created = table.column("__cr").to_numpy().astype(np.int64, copy=False)
-    return WriteBatch(schema, canonical_keys(table.select(list(view.join_keys))), table.column("__ts").to_numpy().astype(np.int64),
-                      created if created.size else np.full(table.num_rows, NO_CREATED, dtype=np.int64), values)
+    created = table.column(CR).to_numpy().astype(np.int64, copy=True)
+    created[created == MIN_US] = NO_CREATED
+    return WriteBatch(view_schema(view), canonical_keys(table.select(list(view.join_keys))),
+                      table.column(TS).to_numpy().astype(np.int64), created, values)
 
 
 def materialize_view(
@@ -87,10 +87,8 @@ def materialize_view(
     query = _query(view, root)
     result = WriteResult()
     if query is not None:
-        for record in iter_latest_rows(connect, query, _exact_us(to_utc(start)), _exact_us(to_utc(end)), batch_rows):  # type: ignore[arg-type]
-            if record.num_rows == 0:
-                continue
-            result += online.write([_batch(view, record)])
+        for table in iter_latest_rows(connect, query, _exact_us(to_utc(start)), _exact_us(to_utc(end)), batch_rows):  # type: ignore[arg-type]
+            result += online.write([_batch(view, table)])
             if progress:
                 progress(view.name, result.written + result.stale)
     return ViewOutcome(view.name, to_utc(start), to_utc(end), result.written, result.stale,
