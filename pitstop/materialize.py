@@ -21,8 +21,7 @@ from pitstop.definitions import FeatureView
 from pitstop.errors import MaterializationError, RetrievalError
 from pitstop.log import get_logger
 from pitstop.offline.latest import earliest_event_us, iter_latest_rows
-from pitstop.offline.pit_sql import CR, MIN_US, TS
-from pitstop.offline.pit_sql import ViewQuery
+from pitstop.offline.pit_sql import CR, MIN_US, TS, ViewQuery
 from pitstop.online.base import NO_CREATED, OnlineStore, WriteBatch, WriteResult
 from pitstop.online.keys_canonical import canonical_keys
 from pitstop.online.view_schema import view_schema
