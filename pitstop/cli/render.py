@@ -15,8 +15,9 @@ from rich.table import Table
 
 from pitstop.repo.plan import Plan
 
-out = Console()
-err = Console(stderr=True)
+# piped output (CI logs, files) gets wide tables instead of rich's 80-column default
+out = Console(width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 
 def emit_json(data: Any) -> None:
