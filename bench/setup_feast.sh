@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Create (once) the isolated virtualenv that the benchmark uses to run Feast's DuckDB offline store.
+# Create (once) the isolated virtualenv that the benchmark uses to run Feast's DuckDB offline store
+# and its Redis online store.
 #
 #   bash bench/setup_feast.sh          # venv at bench/.feast-venv
 #   FEAST_VENV=/some/dir bash bench/setup_feast.sh
 #
-# Idempotent: an existing venv that already imports the pinned Feast with its duckdb/ibis extra is
-# left alone. Installs from PyPI only. Prints the venv's python on the last line of stdout.
+# Idempotent: an existing venv that already imports the pinned Feast with its duckdb/ibis and redis
+# extras is left alone (an older venv with only the duckdb extra gets the redis one added).
+# Installs from PyPI only. Prints the venv's python on the last line of stdout.
 set -euo pipefail
 
 FEAST_VERSION="0.67.0"
@@ -16,17 +18,17 @@ python_bin="${PYTHON:-python3}"
 ready() {
     [ -x "$venv/bin/python" ] && "$venv/bin/python" - "$FEAST_VERSION" <<'PY' 2>/dev/null
 import sys
-import duckdb, ibis, psutil  # noqa: F401  (the duckdb offline store needs ibis[duckdb])
+import duckdb, ibis, psutil, redis  # noqa: F401  (duckdb offline store: ibis[duckdb]; online: redis)
 import feast
 sys.exit(0 if feast.__version__ == sys.argv[1] else 1)
 PY
 }
 
 if ! ready; then
-    echo "setup_feast: installing feast[duckdb]==$FEAST_VERSION into $venv" >&2
+    echo "setup_feast: installing feast[duckdb,redis]==$FEAST_VERSION into $venv" >&2
     [ -x "$venv/bin/python" ] || "$python_bin" -m venv "$venv"
     "$venv/bin/python" -m pip install --quiet --upgrade pip >&2
-    "$venv/bin/python" -m pip install --quiet "feast[duckdb]==$FEAST_VERSION" psutil >&2
+    "$venv/bin/python" -m pip install --quiet "feast[duckdb,redis]==$FEAST_VERSION" psutil >&2
     ready || { echo "setup_feast: feast $FEAST_VERSION does not import in $venv" >&2; exit 1; }
 fi
 echo "$venv/bin/python"
