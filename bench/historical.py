@@ -105,7 +105,7 @@ def main() -> None:
             q = QUOTED_FEAST[name]
             table.add_row(label, f"{p['seconds']:.2f}", f"{p['peak_gb']:.2f}", f"({q[0]})", f"({q[1]})",
                           f"{q[0] / p['seconds']:.1f}x", f"{p['peak_gb'] / q[1]:.2f}", "n/a")
-    Console().print(table)
+    Console(width=200).print(table)
 
 
 if __name__ == "__main__":

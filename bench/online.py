@@ -83,7 +83,7 @@ def main() -> None:
         print(json.dumps({shape: results["shapes"][shape]}), file=sys.stderr)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
-    console = Console()
+    console = Console(width=200)
     table = Table(title="materialize into Redis (whole data range)")
     for col in ("shape", "engine", "seconds", "pairs", "pairs/s", "peak GB"):
         table.add_column(col)
