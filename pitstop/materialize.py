@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +27,7 @@ from pitstop.online.keys_canonical import canonical_keys
 from pitstop.online.view_schema import view_schema
 from pitstop.registry.base import MaterializationRun, Registry
 from pitstop.repo.validate import source_files
+from pitstop.timeutil import epoch_us, from_epoch_us, to_utc
 
 log = get_logger(__name__)
 
@@ -48,16 +49,6 @@ class ViewOutcome:
     stale: int
     seconds: float
     skipped: bool = False
-
-
-def to_utc(value: datetime) -> datetime:
-    """Aware UTC datetime; naive values are taken as UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _exact_us(value: datetime) -> int:
-    delta = value - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def _query(view: FeatureView, root: Path) -> ViewQuery | None:
@@ -86,7 +77,7 @@ def materialize_view(
     query = _query(view, root)
     result = WriteResult()
     if query is not None:
-        for table in iter_latest_rows(connect, query, _exact_us(to_utc(start)), _exact_us(to_utc(end)), batch_rows):  # type: ignore[arg-type]
+        for table in iter_latest_rows(connect, query, epoch_us(start), epoch_us(end), batch_rows):  # type: ignore[arg-type]
             result += online.write([_batch(view, table)])
             if progress:
                 progress(view.name, result.written + result.stale)
@@ -132,7 +123,7 @@ def run(
         else:
             query = _query(view, root)
             first = earliest_event_us(connect, query) if query else None  # type: ignore[arg-type]
-            view_start = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=first) if first is not None else end
+            view_start = from_epoch_us(first) if first is not None else end
         if view_start >= end:
             outcomes.append(ViewOutcome(view.name, view_start, end, 0, 0, 0.0, skipped=True))
             continue

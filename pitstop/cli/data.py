@@ -52,7 +52,7 @@ def training_set(ctx: Context, entities: str, service: str | None, features: tup
 
 
 def _parse_time(value: str | None, name: str) -> datetime:
-    from pitstop.materialize import to_utc
+    from pitstop.timeutil import to_utc
 
     if value is None or value == "now":
         return datetime.now(UTC)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -17,11 +17,11 @@ from pitstop.errors import RetrievalError
 from pitstop.online.base import OnlineStore
 from pitstop.online.keys_canonical import canonical_keys
 from pitstop.resolve import ResolvedFeatures
+from pitstop.timeutil import epoch_us, from_epoch_us
 
 PRESENT = "PRESENT"
 NOT_FOUND = "NOT_FOUND"
 OUTSIDE_MAX_AGE = "OUTSIDE_MAX_AGE"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 EntityRows = Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]
 
@@ -86,7 +86,7 @@ def read_online_features(online: OnlineStore, resolved: ResolvedFeatures, entity
         raise RetrievalError(f"entity key values have mixed or unsupported types: {exc}") from exc
     reads = resolved.online_reads
     results = online.read(key_table, reads) if reads else {}
-    now_us = _us(now or datetime.now(UTC))
+    now_us = epoch_us(now or datetime.now(UTC))
     values: dict[str, list[Any]] = {k: cols[k] for k in keys}
     statuses: dict[str, list[str]] = {k: [PRESENT] * n for k in keys}
     stamps: dict[str, list[datetime | None]] = {k: [None] * n for k in keys}
@@ -97,7 +97,7 @@ def read_online_features(online: OnlineStore, resolved: ResolvedFeatures, entity
             NOT_FOUND if not found else (OUTSIDE_MAX_AGE if ttl is not None and now_us - ev > ttl else PRESENT)
             for found, ev in zip(res.found, res.event_us, strict=True)
         ]
-        ts = [_EPOCH + timedelta(microseconds=ev) if found else None for found, ev in zip(res.found, res.event_us, strict=True)]
+        ts = [from_epoch_us(ev) if found else None for found, ev in zip(res.found, res.event_us, strict=True)]
         for feat in sel.features:
             name = sel.aliases[feat]
             values[name] = [v if s == PRESENT else None for v, s in zip(res.values[feat], status, strict=True)]
@@ -124,8 +124,3 @@ def read_online_features(online: OnlineStore, resolved: ResolvedFeatures, entity
     return OnlineResponse(names, {k: values[k] for k in names}, {k: statuses[k] for k in names},
                           {k: stamps[k] for k in names})
 
-
-def _us(value: datetime) -> int:
-    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    delta = value - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds

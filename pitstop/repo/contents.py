@@ -18,7 +18,7 @@ from pitstop.definitions import (
     RequestSource,
 )
 from pitstop.definitions.base import Definition
-from pitstop.errors import ApplyRefusedError, DefinitionError, NotRegisteredError, RepoLoadError
+from pitstop.errors import ApplyRefusedError, NotRegisteredError, RepoLoadError
 
 Source = ParquetSource | KafkaSource | PushSource | RequestSource
 
@@ -198,10 +198,4 @@ def _referenced(obj: Definition) -> list[Definition]:
     return []
 
 
-def require(condition: bool, obj: Definition, message: str) -> None:
-    """Raise ``obj.error(message)`` unless ``condition``."""
-    if not condition:
-        raise obj.error(message)
-
-
-__all__ = ["KINDS", "DefinitionError", "RepoContents", "require"]
+__all__ = ["KINDS", "RepoContents"]
