@@ -107,10 +107,10 @@ def online(data: Path, url: str, work: Path, entities: int, iterations: int) -> 
 if __name__ == "__main__":
     mode = sys.argv[1] if len(sys.argv) > 1 else ""
     if mode == "historical" and len(sys.argv) == 3:
-        print(json.dumps(historical(Path(sys.argv[2]))))
+        print(json.dumps(historical(Path(sys.argv[2]).resolve())))
     elif mode == "materialize" and len(sys.argv) == 5:
-        print(json.dumps(materialize(Path(sys.argv[2]), sys.argv[3], Path(sys.argv[4]))))
+        print(json.dumps(materialize(Path(sys.argv[2]).resolve(), sys.argv[3], Path(sys.argv[4]))))
     elif mode == "online" and len(sys.argv) == 7:
-        print(json.dumps(online(Path(sys.argv[2]), sys.argv[3], Path(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]))))
+        print(json.dumps(online(Path(sys.argv[2]).resolve(), sys.argv[3], Path(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]))))
     else:
         sys.exit(__doc__)
