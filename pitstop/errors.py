@@ -14,7 +14,9 @@ builtin so that existing ``except ValueError`` / ``except LookupError`` clauses 
     ├── RetrievalError (ValueError)         entity rows or the requested features cannot be joined
     ├── OfflineStoreError                   the offline engine failed reading a source
     ├── OnlineStoreError                    the online store is unreachable or rejected a command
-    └── MaterializationError                a materialization run failed (watermarks left unmoved)
+    ├── MaterializationError                a materialization run failed (watermarks left unmoved)
+    └── ModelRegistryError                  a model cannot be registered, found or loaded
+        └── ArtifactIntegrityError          a stored artifact is missing or its sha256 does not match
 
 This module imports nothing else from pitstop, so any module may import it.
 """
@@ -23,11 +25,13 @@ from __future__ import annotations
 
 __all__ = [
     "ApplyRefusedError",
+    "ArtifactIntegrityError",
     "ConfigError",
     "DefinitionError",
     "FeatureRefError",
     "NotRegisteredError",
     "MaterializationError",
+    "ModelRegistryError",
     "OfflineStoreError",
     "OnlineStoreError",
     "PitstopError",
@@ -90,3 +94,11 @@ class OnlineStoreError(PitstopError):
 
 class MaterializationError(PitstopError):
     """A materialization run failed; watermarks of the failed views were not moved."""
+
+
+class ModelRegistryError(PitstopError):
+    """A model could not be registered, found, aliased or loaded; the message says what to do."""
+
+
+class ArtifactIntegrityError(ModelRegistryError):
+    """A stored model artifact is missing or its content no longer matches the recorded sha256."""

@@ -6,7 +6,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pitstop.definitions import FeatureService
 from pitstop.errors import PitstopError, RetrievalError
@@ -28,6 +28,9 @@ from pitstop.repo.plan import Plan, diff_specs
 from pitstop.repo.validate import validate_contents
 from pitstop.resolve import ResolvedFeatures, resolve
 from pitstop.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from pitstop.model_registry import ModelRegistry
 
 log = get_logger(__name__)
 
@@ -52,6 +55,7 @@ class FeatureStore:
         self._registry: Registry | None = None
         self._offline: OfflineEngine | None = None
         self._online: OnlineStore | None = None
+        self._models: ModelRegistry | None = None
         self._cache: tuple[int, RepoContents] | None = None
         self._checked_at = 0.0
         self._resolved: dict[tuple[object, ...], ResolvedFeatures] = {}
@@ -80,6 +84,15 @@ class FeatureStore:
 
             self._online = open_online_store(self.settings.online_store.url, self.settings.project, self.repo_path)
         return self._online
+
+    @property
+    def models(self) -> ModelRegistry:
+        """The model registry: versions and aliases in the registry, artifacts under ``artifacts.path``."""
+        if self._models is None:
+            from pitstop.model_registry import ModelRegistry
+
+            self._models = ModelRegistry(self)
+        return self._models
 
     def close(self) -> None:
         """Release the registry and online-store connections."""

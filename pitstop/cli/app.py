@@ -42,10 +42,10 @@ def cli(ctx: click.Context, repo: Path, as_json: bool, debug: bool) -> None:
 
 
 def _register() -> None:
-    from pitstop.cli import data, repo
+    from pitstop.cli import data, models, repo
 
     for command in (repo.init, repo.plan, repo.apply, repo.list_objects, repo.describe, data.training_set,
-                    data.materialize, data.materialize_incremental, data.schedule):
+                    data.materialize, data.materialize_incremental, data.schedule, models.models):
         cli.add_command(command)
 
 

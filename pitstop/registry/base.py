@@ -38,6 +38,35 @@ class MaterializationRun:
     finished_at: datetime
 
 
+@dataclass(frozen=True)
+class ModelVersionRecord:
+    """One immutable registered model version, as stored in the registry."""
+
+    name: str
+    version: int
+    flavor: str
+    artifact_path: str
+    """Relative to the artifact store root."""
+    sha256: str
+    feature_service: str | None
+    signature: list[str]
+    """The feature service's ordered feature references (the model's input columns)."""
+    training_fingerprint: str | None
+    metrics: dict[str, float]
+    created_at: datetime
+    description: str
+
+
+@dataclass(frozen=True)
+class ModelAliasRecord:
+    """A movable name (``production``, ``staging``) pointing at one version of a model."""
+
+    name: str
+    alias: str
+    version: int
+    updated_at: datetime
+
+
 class Registry(Protocol):
     """Stores definition specs as ``{kind: {name: spec}}``; writes are all-or-nothing."""
 
@@ -79,6 +108,31 @@ class Registry(Protocol):
 
     def release_lock(self, name: str, owner: str) -> None:
         """Release the lock if ``owner`` holds it."""
+        ...
+
+    def add_model_version(self, record: ModelVersionRecord) -> int:
+        """Insert ``record`` as the next version of its model (its ``version`` is ignored).
+
+        The version number is allocated inside the inserting transaction, so concurrent
+        registrations never share a number; a ``{version}`` placeholder in ``artifact_path`` is
+        replaced by it. Returns the allocated version.
+        """
+        ...
+
+    def model_versions(self, name: str | None = None) -> list[ModelVersionRecord]:
+        """Registered versions of ``name`` (every model when ``None``), by name then version."""
+        ...
+
+    def model_version(self, name: str, version: int) -> ModelVersionRecord | None:
+        """One version, or ``None`` when it is not registered."""
+        ...
+
+    def set_model_alias(self, name: str, alias: str, version: int) -> None:
+        """Point ``name@alias`` at ``version`` (creating or moving the alias)."""
+        ...
+
+    def model_aliases(self, name: str | None = None) -> list[ModelAliasRecord]:
+        """Aliases of ``name`` (of every model when ``None``)."""
         ...
 
     def close(self) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pitstop.errors import RegistryError
-from pitstop.registry.base import ApplyRecord, MaterializationRun, Specs
+from pitstop.registry.base import ApplyRecord, MaterializationRun, ModelAliasRecord, ModelVersionRecord, Specs
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -43,6 +43,27 @@ CREATE TABLE IF NOT EXISTS materialization_runs (
     error TEXT,
     started_at TEXT NOT NULL,
     finished_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS model_versions (
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    flavor TEXT NOT NULL,
+    artifact_path TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    feature_service TEXT,
+    signature TEXT NOT NULL,
+    training_fingerprint TEXT,
+    metrics TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (name, version)
+);
+CREATE TABLE IF NOT EXISTS model_aliases (
+    name TEXT NOT NULL,
+    alias TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (name, alias)
 );
 CREATE TABLE IF NOT EXISTS locks (
     name TEXT PRIMARY KEY,
@@ -169,6 +190,73 @@ class SQLiteRegistry:
         with self._lock:
             self._conn.execute("DELETE FROM locks WHERE name = ? AND owner = ?", (name, owner))
 
+    def add_model_version(self, record: ModelVersionRecord) -> int:
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                row = self._conn.execute(
+                    "SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions WHERE name = ?", (record.name,)
+                ).fetchone()
+                version = int(row[0])
+                self._conn.execute(
+                    f"INSERT INTO model_versions ({_MODEL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (record.name, version, record.flavor, record.artifact_path.replace("{version}", str(version)),
+                     record.sha256, record.feature_service,
+                     json.dumps(record.signature), record.training_fingerprint,
+                     json.dumps(record.metrics, sort_keys=True), record.created_at.astimezone(UTC).isoformat(),
+                     record.description),
+                )
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._conn.execute("ROLLBACK")
+                raise RegistryError(f"cannot register model {record.name!r} in {self.path}: {exc}") from exc
+        return version
+
+    def model_versions(self, name: str | None = None) -> list[ModelVersionRecord]:
+        query = f"SELECT {_MODEL_COLUMNS} FROM model_versions"
+        args: tuple[Any, ...] = ()
+        if name is not None:
+            query += " WHERE name = ?"
+            args = (name,)
+        with self._lock:
+            rows = self._conn.execute(query + " ORDER BY name, version", args).fetchall()
+        return [_model_record(row) for row in rows]
+
+    def model_version(self, name: str, version: int) -> ModelVersionRecord | None:
+        with self._lock:
+            row = self._conn.execute(
+                f"SELECT {_MODEL_COLUMNS} FROM model_versions WHERE name = ? AND version = ?", (name, version)
+            ).fetchone()
+        return None if row is None else _model_record(row)
+
+    def set_model_alias(self, name: str, alias: str, version: int) -> None:
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO model_aliases (name, alias, version, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (name, alias) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at",
+                (name, alias, version, datetime.now(UTC).isoformat()),
+            )
+
+    def model_aliases(self, name: str | None = None) -> list[ModelAliasRecord]:
+        query = "SELECT name, alias, version, updated_at FROM model_aliases"
+        args: tuple[Any, ...] = ()
+        if name is not None:
+            query += " WHERE name = ?"
+            args = (name,)
+        with self._lock:
+            rows = self._conn.execute(query + " ORDER BY name, alias", args).fetchall()
+        return [ModelAliasRecord(n, a, int(v), datetime.fromisoformat(t)) for n, a, v, t in rows]
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+_MODEL_COLUMNS = ("name, version, flavor, artifact_path, sha256, feature_service, signature, training_fingerprint, "
+                  "metrics, created_at, description")
+
+
+def _model_record(row: tuple[Any, ...]) -> ModelVersionRecord:
+    name, version, flavor, path, sha, service, signature, fingerprint, metrics, created, description = row
+    return ModelVersionRecord(name, int(version), flavor, path, sha, service, json.loads(signature), fingerprint,
+                              json.loads(metrics), datetime.fromisoformat(created), description)

@@ -1,0 +1,214 @@
+"""Per-flavor save and load of model objects; each flavor's library is imported only when used.
+
+Flavors: ``sklearn`` and ``pyfunc`` (cloudpickle), ``lightgbm`` (text model), ``xgboost`` (JSON model)
+and ``onnx`` (serialized graph run with onnxruntime). Pickled artifacts run code when loaded: load
+only artifacts from a store you trust (their sha256 is checked before loading).
+"""
+
+from __future__ import annotations
+
+import importlib
+import pickle
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import cloudpickle
+import numpy as np
+import pandas as pd
+
+from pitstop.errors import ModelRegistryError
+
+FLAVORS = ("sklearn", "lightgbm", "xgboost", "onnx", "pyfunc")
+
+_EXTRAS = {"sklearn": "sklearn", "lightgbm": "lightgbm", "xgboost": "xgboost", "onnxruntime": "onnx", "onnx": "onnx"}
+_FILENAMES = {"sklearn": "model.pkl", "pyfunc": "model.pkl", "lightgbm": "model.txt", "xgboost": "model.json",
+              "onnx": "model.onnx"}
+
+
+def _require(module: str, flavor: str) -> ModuleType:
+    """Import ``module`` or explain which pip extra provides it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        extra = _EXTRAS.get(module, flavor)
+        raise ModelRegistryError(
+            f"the {flavor!r} flavor needs the {module} package: pip install 'pitstop[{extra}]'"
+        ) from exc
+
+
+def check_flavor(flavor: str) -> str:
+    """Return ``flavor`` if it is known.
+
+    Raises:
+        ModelRegistryError: ``flavor`` is not one of ``FLAVORS``.
+    """
+    if flavor not in FLAVORS:
+        raise ModelRegistryError(f"unknown model flavor {flavor!r}; use one of: {', '.join(FLAVORS)}")
+    return flavor
+
+
+# --- save ---------------------------------------------------------------------------------------
+
+
+def save_model(flavor: str, model: Any, directory: Path) -> Path:
+    """Serialize ``model`` into ``directory`` in the flavor's format; returns the written file.
+
+    Raises:
+        ModelRegistryError: the flavor is unknown, its library is missing, or ``model`` does not fit it.
+    """
+    target = directory / _FILENAMES[check_flavor(flavor)]
+    _SAVERS[flavor](model, target)
+    return target
+
+
+def _save_pickle(model: Any, target: Path) -> None:
+    if not callable(getattr(model, "predict", None)):
+        raise ModelRegistryError(f"{type(model).__name__} has no predict method; sklearn and pyfunc models need one")
+    with target.open("wb") as fh:
+        cloudpickle.dump(model, fh)
+
+
+def _save_lightgbm(model: Any, target: Path) -> None:
+    lgb = _require("lightgbm", "lightgbm")
+    booster = getattr(model, "booster_", model)  # the sklearn wrapper holds a Booster
+    if not isinstance(booster, lgb.Booster):
+        raise ModelRegistryError(f"expected a lightgbm Booster or LGBMModel, got {type(model).__name__}")
+    booster.save_model(str(target))
+
+
+def _save_xgboost(model: Any, target: Path) -> None:
+    xgb = _require("xgboost", "xgboost")
+    if not isinstance(model, xgb.Booster | xgb.XGBModel):
+        raise ModelRegistryError(f"expected an xgboost Booster or XGBModel, got {type(model).__name__}")
+    model.save_model(str(target))
+
+
+def _save_onnx(model: Any, target: Path) -> None:
+    if isinstance(model, bytes | bytearray):
+        data = bytes(model)
+    elif callable(getattr(model, "SerializeToString", None)):
+        data = model.SerializeToString()
+    else:
+        raise ModelRegistryError(f"expected an onnx ModelProto or its bytes, got {type(model).__name__}")
+    target.write_bytes(data)
+
+
+_SAVERS: dict[str, Callable[[Any, Path], None]] = {
+    "sklearn": _save_pickle, "pyfunc": _save_pickle, "lightgbm": _save_lightgbm, "xgboost": _save_xgboost,
+    "onnx": _save_onnx,
+}
+
+
+# --- load ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class LoadedModel:
+    """A loaded model version with one calling convention for every flavor.
+
+    Attributes:
+        flavor: the flavor it was registered with.
+        raw: the underlying object (estimator, Booster, InferenceSession, pyfunc object).
+        feature_columns: the input column names, in order; a DataFrame passed to ``predict`` that
+            holds all of them is reduced to them in this order.
+    """
+
+    flavor: str
+    raw: Any
+    feature_columns: list[str] = field(default_factory=list)
+    _predict: Callable[[Any], Any] | None = field(default=None, repr=False)
+
+    def predict(self, data: pd.DataFrame | np.ndarray | Sequence[Any]) -> np.ndarray:
+        """Predict for a DataFrame (columns by name) or a 2-D array (columns in signature order)."""
+        if isinstance(data, pd.DataFrame) and self.feature_columns and set(self.feature_columns) <= set(data.columns):
+            data = data[self.feature_columns]
+        elif not isinstance(data, pd.DataFrame):
+            data = np.asarray(data)
+        predict = self._predict or self.raw.predict
+        return np.asarray(predict(data))
+
+
+def _artifact_file(path: Path, flavor: str) -> Path:
+    """The model file inside an artifact: the path itself, or the one model file of a directory."""
+    if path.is_file():
+        return path
+    files = sorted(p for p in path.rglob("*") if p.is_file())
+    preferred = [p for p in files if p.name == _FILENAMES[flavor]]
+    if preferred or len(files) == 1:
+        return (preferred or files)[0]
+    raise ModelRegistryError(f"cannot tell which file of {path} is the {flavor} model; register the file itself")
+
+
+def load_model(flavor: str, path: Path, feature_columns: list[str] | None = None) -> LoadedModel:
+    """Load an artifact saved by ``save_model`` (or registered from a file in the flavor's format).
+
+    Raises:
+        ModelRegistryError: the flavor is unknown, its library is missing, or the file cannot be read.
+    """
+    check_flavor(flavor)
+    file = _artifact_file(path, flavor)
+    try:
+        raw, predict = _LOADERS[flavor](file)
+    except ModelRegistryError:
+        raise
+    except Exception as exc:
+        raise ModelRegistryError(f"cannot load the {flavor} model from {file}: {type(exc).__name__}: {exc}") from exc
+    return LoadedModel(flavor, raw, list(feature_columns or []), predict)
+
+
+def _load_pickle(file: Path, flavor: str) -> Any:
+    try:
+        with file.open("rb") as fh:
+            return pickle.load(fh)
+    except ModuleNotFoundError as exc:
+        raise ModelRegistryError(
+            f"the {flavor} model in {file} needs the {exc.name} package, which is not installed"
+            + (": pip install 'pitstop[sklearn]'" if exc.name == "sklearn" else "")
+        ) from exc
+
+
+def _load_sklearn(file: Path) -> tuple[Any, None]:
+    _require("sklearn", "sklearn")
+    return _load_pickle(file, "sklearn"), None
+
+
+def _load_pyfunc(file: Path) -> tuple[Any, None]:
+    obj = _load_pickle(file, "pyfunc")
+    if isinstance(obj, type):  # a class was registered: models are its instances
+        obj = obj()
+    if not callable(getattr(obj, "predict", None)):
+        raise ModelRegistryError(f"the pyfunc object in {file} ({type(obj).__name__}) has no predict method")
+    return obj, None
+
+
+def _load_lightgbm(file: Path) -> tuple[Any, None]:
+    lgb = _require("lightgbm", "lightgbm")
+    return lgb.Booster(model_str=file.read_text()), None
+
+
+def _load_xgboost(file: Path) -> tuple[Any, Callable[[Any], Any]]:
+    xgb = _require("xgboost", "xgboost")
+    booster = xgb.Booster()
+    booster.load_model(str(file))
+    return booster, lambda data: booster.predict(xgb.DMatrix(data))
+
+
+def _load_onnx(file: Path) -> tuple[Any, Callable[[Any], Any]]:
+    ort = _require("onnxruntime", "onnx")
+    session = ort.InferenceSession(file.read_bytes(), providers=["CPUExecutionProvider"])
+    input_name = session.get_inputs()[0].name
+
+    def predict(data: Any) -> Any:
+        array = data.to_numpy() if isinstance(data, pd.DataFrame) else np.asarray(data)
+        return session.run(None, {input_name: array.astype(np.float32)})[0]
+
+    return session, predict
+
+
+_LOADERS: dict[str, Callable[[Path], tuple[Any, Callable[[Any], Any] | None]]] = {
+    "sklearn": _load_sklearn, "pyfunc": _load_pyfunc, "lightgbm": _load_lightgbm, "xgboost": _load_xgboost,
+    "onnx": _load_onnx,
+}

@@ -1,0 +1,105 @@
+"""Model commands: ``pitstop models register | list | promote | describe``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pitstop.artifacts.flavors import FLAVORS
+from pitstop.cli import render
+from pitstop.cli.app import Context, pass_ctx
+
+
+def _metrics(values: tuple[str, ...]) -> dict[str, float]:
+    metrics: dict[str, float] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        try:
+            if not sep or not key:
+                raise ValueError
+            metrics[key] = float(value)
+        except ValueError:
+            raise click.BadParameter(f"{item!r}: use NAME=NUMBER, e.g. auc=0.91", param_hint="--metric") from None
+    return metrics
+
+
+def _row(mv: Any) -> list[Any]:
+    metrics = ", ".join(f"{k}={v:g}" for k, v in sorted(mv.metrics.items()))
+    return [mv.name, mv.version, mv.flavor, ", ".join(mv.aliases), mv.feature_service or "", metrics,
+            mv.created_at.strftime("%Y-%m-%d %H:%M:%S")]
+
+
+HEADERS = ["name", "version", "flavor", "aliases", "service", "metrics", "created (UTC)"]
+
+
+@click.group()
+def models() -> None:
+    """Register, list, promote and describe model versions."""
+
+
+@models.command()
+@click.argument("name")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--flavor", required=True, type=click.Choice(FLAVORS), help="How the artifact is loaded.")
+@click.option("--service", required=True, help="The feature service the model was trained on.")
+@click.option("--metric", "metric", multiple=True, metavar="NAME=VALUE", help="A metric; repeatable.")
+@click.option("--alias", default=None, help="Point this alias (e.g. production) at the new version.")
+@click.option("--description", default="", help="Free text stored with the version.")
+@pass_ctx
+def register(ctx: Context, name: str, path: Path, flavor: str, service: str, metric: tuple[str, ...],
+             alias: str | None, description: str) -> None:
+    """Copy the artifact at PATH into the artifact store as the next version of NAME."""
+    with ctx.store() as store:
+        mv = store.models.register(name, path, flavor, service, _metrics(metric), description=description,
+                                   alias=alias)
+    if ctx.json:
+        render.emit_json(mv.model_dump(mode="json"))
+    else:
+        render.out.print(f"Registered [bold]{mv.name}[/bold] version {mv.version} (sha256 {mv.sha256[:12]})"
+                         + (f", alias {alias}" if alias else ""))
+
+
+@models.command(name="list")
+@click.argument("name", required=False)
+@pass_ctx
+def list_models(ctx: Context, name: str | None) -> None:
+    """List every registered model version (of NAME only, when given)."""
+    with ctx.store() as store:
+        versions = store.models.list(name)
+    if ctx.json:
+        render.emit_json([mv.model_dump(mode="json") for mv in versions])
+        return
+    render.table(f"model versions ({len(versions)})", HEADERS, [_row(mv) for mv in versions])
+
+
+@models.command()
+@click.argument("name")
+@click.argument("version", type=int)
+@click.option("--alias", default="production", show_default=True, help="The alias to move.")
+@pass_ctx
+def promote(ctx: Context, name: str, version: int, alias: str) -> None:
+    """Point NAME@ALIAS at VERSION."""
+    with ctx.store() as store:
+        mv = store.models.set_alias(name, alias, version)
+    if ctx.json:
+        render.emit_json(mv.model_dump(mode="json"))
+    else:
+        render.out.print(f"{name}@{alias} -> version {version}")
+
+
+@models.command()
+@click.argument("ref")
+@pass_ctx
+def describe(ctx: Context, ref: str) -> None:
+    """Show one version: REF is NAME (latest), NAME:VERSION or NAME@ALIAS."""
+    with ctx.store() as store:
+        mv = store.models.resolve(ref)
+    data = mv.model_dump(mode="json")
+    if ctx.json:
+        render.emit_json(data)
+        return
+    rows = [[k, ", ".join(map(str, v)) if isinstance(v, list) else v] for k, v in data.items() if k != "metrics"]
+    rows += [[f"metric {k}", f"{v:g}"] for k, v in sorted(mv.metrics.items())]
+    render.table(f"model {mv.ref}", ["attribute", "value"], rows)

@@ -1,0 +1,276 @@
+"""ModelRegistry: immutable, numbered model versions with movable aliases (``store.models``).
+
+Each version records its artifact (copied into the artifact store with its sha256), flavor, the
+feature service it was trained on (its ordered feature list is the model's input signature), a
+fingerprint of its training set, metrics and creation time. Aliases such as ``production`` move.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tempfile
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict
+
+from pitstop.artifacts.flavors import LoadedModel, check_flavor, load_model, save_model
+from pitstop.artifacts.store import ArtifactStore
+from pitstop.errors import ModelRegistryError, NotRegisteredError
+from pitstop.offline.job import RetrievalJob
+from pitstop.registry.base import ModelVersionRecord
+
+if TYPE_CHECKING:
+    from pitstop.store import FeatureStore
+
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+TrainingSet = pd.DataFrame | pa.Table | RetrievalJob
+
+
+class ModelVersion(BaseModel):
+    """One registered, immutable model version (and the aliases pointing at it)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    version: int
+    flavor: str
+    artifact_path: str
+    sha256: str
+    feature_service: str | None
+    signature: list[str]
+    training_fingerprint: str | None
+    metrics: dict[str, float]
+    created_at: datetime
+    description: str = ""
+    aliases: list[str] = []
+
+    @property
+    def ref(self) -> str:
+        """``name:version``, accepted wherever a model reference is."""
+        return f"{self.name}:{self.version}"
+
+    @property
+    def feature_columns(self) -> list[str]:
+        """Input column names in signature order (the feature part of each ``view:feature``)."""
+        return [ref.split(":")[-1] for ref in self.signature]
+
+
+def _check_name(value: str, what: str) -> str:
+    if not _NAME.match(value):
+        raise ModelRegistryError(
+            f"invalid {what} {value!r}: use letters, digits, '_', '.' and '-' (':' and '@' separate versions and aliases)"
+        )
+    return value
+
+
+def parse_ref(ref: str) -> tuple[str, int | None, str | None]:
+    """Split ``name``, ``name:version`` or ``name@alias`` into (name, version, alias).
+
+    Raises:
+        ModelRegistryError: the reference is malformed.
+    """
+    if "@" in ref:
+        name, alias = ref.split("@", 1)
+        return _check_name(name, "model name"), None, _check_name(alias, "alias")
+    if ":" in ref:
+        name, version = ref.split(":", 1)
+        if not version.isdigit():
+            raise ModelRegistryError(f"invalid model reference {ref!r}: the part after ':' must be a version number")
+        return _check_name(name, "model name"), int(version), None
+    return _check_name(ref, "model name"), None, None
+
+
+def training_fingerprint(training_set: TrainingSet, definitions_version: int, feature_columns: list[str]) -> str:
+    """sha256 over the training set's entity-row columns (not feature values) and the definitions version.
+
+    Feature columns (those of a ``RetrievalJob``, or ``feature_columns``) are left out, so the
+    fingerprint names which rows were trained on, against which registered definitions.
+    """
+    if isinstance(training_set, RetrievalJob):
+        skip = set(training_set.feature_names)
+        frame = training_set.to_pandas()
+    elif isinstance(training_set, pa.Table):
+        skip, frame = set(feature_columns), training_set.to_pandas()
+    elif isinstance(training_set, pd.DataFrame):
+        skip, frame = set(feature_columns), training_set
+    else:
+        raise ModelRegistryError(
+            f"training_set must be a pandas DataFrame, pyarrow Table or RetrievalJob, got {type(training_set).__name__}"
+        )
+    digest = hashlib.sha256(f"definitions:{definitions_version};rows:{len(frame)}".encode())
+    for column in sorted(c for c in frame.columns if c not in skip):
+        series = frame[column]
+        digest.update(f";{column}:{series.dtype}".encode())
+        digest.update(pd.util.hash_pandas_object(series, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+class ModelRegistry:
+    """Registers, lists, aliases and loads models of one feature store.
+
+    Args:
+        store: the feature store whose registry and ``artifacts.path`` setting are used.
+    """
+
+    def __init__(self, store: FeatureStore) -> None:
+        self._store = store
+        self.artifacts = ArtifactStore(store.settings.resolve(store.settings.artifacts.path))
+
+    def register(
+        self,
+        name: str,
+        model: Any,
+        flavor: str,
+        feature_service: str | None = None,
+        metrics: Mapping[str, float] | None = None,
+        training_set: TrainingSet | None = None,
+        *,
+        description: str = "",
+        alias: str | None = None,
+    ) -> ModelVersion:
+        """Copy a model into the artifact store and record it as the next version of ``name``.
+
+        Args:
+            name: the model name.
+            model: a model object of the flavor, or the path of a saved artifact (file or directory).
+            flavor: ``sklearn``, ``lightgbm``, ``xgboost``, ``onnx`` or ``pyfunc``.
+            feature_service: the registered feature service the model was trained on.
+            metrics: numeric evaluation metrics, e.g. ``{"auc": 0.91}``.
+            training_set: the training set (DataFrame, Arrow table or RetrievalJob) to fingerprint.
+            description: free text.
+            alias: point this alias (e.g. ``staging``) at the new version.
+
+        Raises:
+            ModelRegistryError: invalid name, flavor, metrics or model, or the artifact cannot be stored.
+            NotRegisteredError: ``feature_service`` is not registered (run ``pitstop apply``).
+        """
+        _check_name(name, "model name")
+        check_flavor(flavor)
+        signature: list[str] = []
+        if feature_service is not None:
+            signature = list(self._store.definitions().service(feature_service).feature_refs)
+        clean_metrics = _check_metrics(metrics or {})
+        fingerprint = None
+        if training_set is not None:
+            columns = [ref.split(":")[-1] for ref in signature]
+            fingerprint = training_fingerprint(training_set, self._store.registry.version(), columns)
+
+        staging, digest, filename = self._stage(name, model, flavor)
+        record = ModelVersionRecord(name, 0, flavor, f"{name}/{{version}}/{filename}", digest, feature_service,
+                                    signature, fingerprint, clean_metrics, datetime.now(UTC), description)
+        try:
+            version = self._store.registry.add_model_version(record)
+        except Exception:
+            self.artifacts.discard(staging)
+            raise
+        self.artifacts.publish(staging, name, version)
+        if alias is not None:
+            self.set_alias(name, alias, version)
+        return self.get(name, version)
+
+    def _stage(self, name: str, model: Any, flavor: str) -> tuple[Path, str, str]:
+        if isinstance(model, str | Path):
+            source = Path(model).expanduser()
+            staging, digest = self.artifacts.stage(name, source)
+            return staging, digest, source.name
+        with tempfile.TemporaryDirectory(prefix="pitstop-model-") as tmp:
+            written = save_model(flavor, model, Path(tmp))
+            staging, digest = self.artifacts.stage(name, written)
+        return staging, digest, written.name
+
+    def list(self, name: str | None = None) -> list[ModelVersion]:
+        """Every version of ``name`` (of every model when ``None``), oldest first, with their aliases."""
+        if name is not None:
+            _check_name(name, "model name")
+        aliases: dict[tuple[str, int], list[str]] = {}
+        for a in self._store.registry.model_aliases(name):
+            aliases.setdefault((a.name, a.version), []).append(a.alias)
+        return [_to_version(r, aliases.get((r.name, r.version), [])) for r in self._store.registry.model_versions(name)]
+
+    def get(self, name: str, version: int | None = None, *, alias: str | None = None) -> ModelVersion:
+        """One version: by number, by alias, or the latest when neither is given.
+
+        Raises:
+            NotRegisteredError: the model, version or alias does not exist.
+        """
+        _check_name(name, "model name")
+        if alias is not None:
+            version = self.get_alias(name, alias)
+        if version is None:
+            versions = self._store.registry.model_versions(name)
+            if not versions:
+                raise NotRegisteredError(f"no model named {name!r} is registered; register it with store.models.register")
+            version = versions[-1].version
+        record = self._store.registry.model_version(name, version)
+        if record is None:
+            known = [v.version for v in self._store.registry.model_versions(name)]
+            raise NotRegisteredError(f"model {name!r} has no version {version} (registered versions: {known or 'none'})")
+        aliases = [a.alias for a in self._store.registry.model_aliases(name) if a.version == version]
+        return _to_version(record, aliases)
+
+    def resolve(self, ref: str) -> ModelVersion:
+        """The version named by ``name``, ``name:version`` or ``name@alias``."""
+        name, version, alias = parse_ref(ref)
+        return self.get(name, version, alias=alias)
+
+    def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
+        """Point ``name@alias`` at ``version``; returns that version.
+
+        Raises:
+            ModelRegistryError: the alias name is invalid.
+            NotRegisteredError: the version does not exist.
+        """
+        _check_name(alias, "alias")
+        target = self.get(name, version)
+        self._store.registry.set_model_alias(name, alias, target.version)
+        return self.get(name, version)
+
+    def get_alias(self, name: str, alias: str) -> int:
+        """The version ``name@alias`` points at.
+
+        Raises:
+            NotRegisteredError: the alias is not set.
+        """
+        for a in self._store.registry.model_aliases(name):
+            if a.alias == alias:
+                return a.version
+        raise NotRegisteredError(f"model {name!r} has no alias {alias!r}; set it with `pitstop models promote`")
+
+    def load(self, ref: str | ModelVersion) -> LoadedModel:
+        """Verify a version's artifact against its sha256 and load it.
+
+        Args:
+            ref: a ``ModelVersion`` or ``name``, ``name:version``, ``name@alias``.
+
+        Raises:
+            ArtifactIntegrityError: the artifact is missing or was modified.
+            ModelRegistryError: the flavor's library is missing or the artifact cannot be read.
+        """
+        mv = ref if isinstance(ref, ModelVersion) else self.resolve(ref)
+        path = self.artifacts.verify(mv.artifact_path, mv.sha256)
+        return load_model(mv.flavor, path, mv.feature_columns)
+
+
+def _check_metrics(metrics: Mapping[str, float]) -> dict[str, float]:
+    clean: dict[str, float] = {}
+    for key, value in metrics.items():
+        try:
+            clean[str(key)] = float(value)
+        except (TypeError, ValueError) as exc:
+            raise ModelRegistryError(f"metric {key!r} must be a number, got {value!r}") from exc
+    return clean
+
+
+def _to_version(record: ModelVersionRecord, aliases: list[str]) -> ModelVersion:
+    return ModelVersion(
+        name=record.name, version=record.version, flavor=record.flavor, artifact_path=record.artifact_path,
+        sha256=record.sha256, feature_service=record.feature_service, signature=record.signature,
+        training_fingerprint=record.training_fingerprint, metrics=record.metrics, created_at=record.created_at,
+        description=record.description, aliases=sorted(aliases),
+    )
