@@ -59,3 +59,15 @@ def test_errors_are_one_line_and_exit_nonzero(repo: Path) -> None:
     assert debug.returncode == 1 and "Traceback" in debug.stderr
     missing = pitstop("-r", str(repo), "training-set", "--entities", "x.parquet", "--features", "nope:x")
     assert missing.returncode == 1 and "unknown feature view 'nope'" in missing.stderr
+
+
+def test_example_training_script_registers_a_production_model(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    assert pitstop("init", str(repo)).returncode == 0
+    assert pitstop("-r", str(repo), "apply").returncode == 0
+    trained = subprocess.run([sys.executable, str(repo / "train.py")], capture_output=True, text=True)
+    assert trained.returncode == 0, trained.stderr
+    [version] = json.loads(pitstop("-r", str(repo), "--json", "models", "list").stdout)
+    assert (version["name"], version["version"], version["feature_service"]) == ("trip_completion", 1, "driver_activity")
+    assert "production" in json.dumps(version)
+    assert version["signature"][0] == "driver_hourly_stats:conv_rate" and "accuracy" in version["metrics"]
