@@ -46,7 +46,9 @@ def generate(out_dir: Path, *, days: int = 14, seed: int = 7, end: datetime | No
         "event_timestamp": start + pd.to_timedelta(rng.integers(3600, days * 86400, k), unit="s"),
         "trip_distance_km": rng.uniform(1, 60, k).round(1),
     })
-    rows["trip_completed"] = (rng.uniform(0, 1, k) < 0.7).astype("int64")
+    # long trips are completed less often, so the example model has something to learn
+    completion = 0.95 - 0.012 * rows["trip_distance_km"]
+    rows["trip_completed"] = (rng.uniform(0, 1, k) < completion).astype("int64")
     rows.to_parquet(out_dir / "entity_rows.parquet", index=False)
 
 
