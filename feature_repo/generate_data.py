@@ -29,7 +29,9 @@ def generate(out_dir: Path, *, days: int = 14, seed: int = 7, end: datetime | No
     stats["acc_rate"] = rng.uniform(0.5, 1, n).astype("float32")
     stats["avg_daily_trips"] = rng.integers(0, 40, n).astype("int64")
     stats["created"] = stats["event_timestamp"] + pd.to_timedelta(rng.integers(1, 600, n), unit="s")
-    stats.to_parquet(out_dir / "driver_stats.parquet", index=False)
+    # a folder: the stream ingester appends its rows next to this file (see sources.py)
+    (out_dir / "driver_stats").mkdir(exist_ok=True)
+    stats.to_parquet(out_dir / "driver_stats" / "part-00000.parquet", index=False)
 
     daysr = pd.date_range(start, end, freq="D", inclusive="left")
     profile = pd.DataFrame([(c, d) for d in daysr for c in CUSTOMERS], columns=["customer_id", "event_timestamp"])

@@ -35,7 +35,8 @@ def main() -> None:
         "train_rows": float(len(X_train)),
     }
     version = store.models.register(MODEL, model, "sklearn", feature_service=SERVICE, metrics=metrics,
-                                    training_set=job, alias="production")
+                                    training_set=job, alias="production",
+                                    serving={"predict_method": "predict_proba"})
     print(f"registered {MODEL} version {version.version} as production: {metrics}")
 
 

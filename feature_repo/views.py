@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pandas as pd
 from entities import customer, driver
-from sources import customer_profile_source, driver_stats_source
+from sources import customer_profile_source, driver_stats_stream
 
 from pitstop import FeatureView, Field, Float32, Float64, Int64, RequestSource, on_demand_feature_view
 
@@ -16,7 +16,7 @@ driver_hourly_stats = FeatureView(
         Field("acc_rate", Float32),
         Field("avg_daily_trips", Int64),
     ],
-    source=driver_stats_source,
+    source=driver_stats_stream,
     ttl=timedelta(days=2),
     tags={"team": "driver_performance"},
 )

@@ -21,6 +21,7 @@ from pitstop.definitions import (
     on_demand_feature_view,
 )
 from pitstop.errors import PitstopError
+from pitstop.model_registry import ModelRegistry, ModelVersion, ServingPolicy
 from pitstop.offline.job import RetrievalJob
 from pitstop.store import FeatureStore
 
@@ -39,12 +40,15 @@ __all__ = [
     "Int32",
     "Int64",
     "KafkaSource",
+    "ModelRegistry",
+    "ModelVersion",
     "OnDemandFeatureView",
     "ParquetSource",
     "PitstopError",
     "PushSource",
     "RequestSource",
     "RetrievalJob",
+    "ServingPolicy",
     "String",
     "Timestamp",
     "on_demand_feature_view",

@@ -15,8 +15,11 @@ builtin so that existing ``except ValueError`` / ``except LookupError`` clauses 
     ├── OfflineStoreError                   the offline engine failed reading a source
     ├── OnlineStoreError                    the online store is unreachable or rejected a command
     ├── MaterializationError                a materialization run failed (watermarks left unmoved)
-    └── ModelRegistryError                  a model cannot be registered, found or loaded
-        └── ArtifactIntegrityError          a stored artifact is missing or its sha256 does not match
+    ├── ModelRegistryError                  a model cannot be registered, found or loaded
+    │   └── ArtifactIntegrityError          a stored artifact is missing or its sha256 does not match
+    └── IngestError                         stream ingestion failed; names topic, partition and offset
+        ├── MessageDecodeError (ValueError) one message cannot be decoded or validated (dead-lettered)
+        └── StreamUnavailableError          the Kafka broker cannot be reached or refused a request
 
 This module imports nothing else from pitstop, so any module may import it.
 """
@@ -29,6 +32,8 @@ __all__ = [
     "ConfigError",
     "DefinitionError",
     "FeatureRefError",
+    "IngestError",
+    "MessageDecodeError",
     "NotRegisteredError",
     "MaterializationError",
     "ModelRegistryError",
@@ -38,6 +43,7 @@ __all__ = [
     "RegistryError",
     "RepoLoadError",
     "RetrievalError",
+    "StreamUnavailableError",
 ]
 
 
@@ -102,3 +108,24 @@ class ModelRegistryError(PitstopError):
 
 class ArtifactIntegrityError(ModelRegistryError):
     """A stored model artifact is missing or its content no longer matches the recorded sha256."""
+
+
+class IngestError(PitstopError):
+    """Stream ingestion failed; the message names the topic, and the partition and offset when known."""
+
+
+class MessageDecodeError(IngestError, ValueError):
+    """One Kafka message cannot be decoded or does not fit its feature view's schema.
+
+    Attributes:
+        topic, partition, offset: where the message is.
+        reason: what is wrong with it, without the location (it goes to the dead-letter record).
+    """
+
+    def __init__(self, topic: str, partition: int, offset: int, reason: str) -> None:
+        self.topic, self.partition, self.offset, self.reason = topic, partition, offset, reason
+        super().__init__(f"{topic}[{partition}]@{offset}: {reason}")
+
+
+class StreamUnavailableError(IngestError):
+    """The Kafka broker cannot be reached, or refused a fetch, commit or produce; retried with backoff."""

@@ -13,23 +13,40 @@ import tempfile
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from pitstop.artifacts.flavors import LoadedModel, check_flavor, load_model, save_model
 from pitstop.artifacts.store import ArtifactStore
 from pitstop.errors import ModelRegistryError, NotRegisteredError
 from pitstop.offline.job import RetrievalJob
-from pitstop.registry.base import ModelVersionRecord
+from pitstop.registry.base import ModelAliasRecord, ModelVersionRecord
 
 if TYPE_CHECKING:
     from pitstop.store import FeatureStore
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 TrainingSet = pd.DataFrame | pa.Table | RetrievalJob
+
+
+class ServingPolicy(BaseModel):
+    """How ``/predict`` feeds and calls a model version; fixed at registration like the artifact.
+
+    Attributes:
+        defaults: a value per input feature (by its column name) to use when the feature is
+            missing (``NOT_FOUND``), expired (``OUTSIDE_MAX_AGE``) or null. A missing feature
+            without a declared default makes ``/predict`` answer 422 naming the entity and feature.
+        predict_method: ``predict`` returns the model's ``predict``; ``predict_proba`` returns
+            class probabilities (the positive class's for a binary classifier).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    defaults: dict[str, float | int | str | bool] = {}
+    predict_method: Literal["predict", "predict_proba"] = "predict"
 
 
 class ModelVersion(BaseModel):
@@ -49,6 +66,7 @@ class ModelVersion(BaseModel):
     created_at: datetime
     description: str = ""
     aliases: list[str] = []
+    serving: ServingPolicy = ServingPolicy()
 
     @property
     def ref(self) -> str:
@@ -133,6 +151,7 @@ class ModelRegistry:
         *,
         description: str = "",
         alias: str | None = None,
+        serving: ServingPolicy | Mapping[str, Any] | None = None,
     ) -> ModelVersion:
         """Copy a model into the artifact store and record it as the next version of ``name``.
 
@@ -145,6 +164,8 @@ class ModelRegistry:
             training_set: the training set (DataFrame, Arrow table or RetrievalJob) to fingerprint.
             description: free text.
             alias: point this alias (e.g. ``staging``) at the new version.
+            serving: how ``/predict`` treats missing features and which predict method it calls
+                (a ``ServingPolicy`` or its fields as a dict); default: reject missing features, ``predict``.
 
         Raises:
             ModelRegistryError: invalid name, flavor, metrics or model, or the artifact cannot be stored.
@@ -156,6 +177,7 @@ class ModelRegistry:
         if feature_service is not None:
             signature = list(self._store.definitions().service(feature_service).feature_refs)
         clean_metrics = _check_metrics(metrics or {})
+        policy = _check_policy(serving, [ref.split(":")[-1] for ref in signature], flavor)
         fingerprint = None
         if training_set is not None:
             columns = [ref.split(":")[-1] for ref in signature]
@@ -163,7 +185,8 @@ class ModelRegistry:
 
         staging, digest, filename = self._stage(name, model, flavor)
         record = ModelVersionRecord(name, 0, flavor, f"{name}/{{version}}/{filename}", digest, feature_service,
-                                    signature, fingerprint, clean_metrics, datetime.now(UTC), description)
+                                    signature, fingerprint, clean_metrics, datetime.now(UTC), description,
+                                    policy.model_dump())
         try:
             version = self._store.registry.add_model_version(record)
         except Exception:
@@ -193,6 +216,10 @@ class ModelRegistry:
             aliases.setdefault((a.name, a.version), []).append(a.alias)
         return [_to_version(r, aliases.get((r.name, r.version), [])) for r in self._store.registry.model_versions(name)]
 
+    def aliases(self, name: str | None = None) -> list[ModelAliasRecord]:
+        """Every alias (of ``name``, or of every model) with the version it points at: one registry query."""
+        return self._store.registry.model_aliases(name)
+
     def get(self, name: str, version: int | None = None, *, alias: str | None = None) -> ModelVersion:
         """One version: by number, by alias, or the latest when neither is given.
 
@@ -207,7 +234,8 @@ class ModelRegistry:
             if not versions:
                 raise NotRegisteredError(f"no model named {name!r} is registered; register it with store.models.register")
             version = versions[-1].version
-        record = self._store.registry.model_version(name, version)
+        # versions are positive 64-bit integers; anything else cannot be registered (and would overflow the store)
+        record = self._store.registry.model_version(name, version) if 0 < version < 2**63 else None
         if record is None:
             known = [v.version for v in self._store.registry.model_versions(name)]
             raise NotRegisteredError(f"model {name!r} has no version {version} (registered versions: {known or 'none'})")
@@ -267,10 +295,34 @@ def _check_metrics(metrics: Mapping[str, float]) -> dict[str, float]:
     return clean
 
 
+def _check_policy(serving: ServingPolicy | Mapping[str, Any] | None, columns: list[str], flavor: str) -> ServingPolicy:
+    if serving is None:
+        return ServingPolicy()
+    try:
+        policy = serving if isinstance(serving, ServingPolicy) else ServingPolicy.model_validate(dict(serving))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ModelRegistryError(f"serving policy: {where}: {first['msg']}") from exc
+    unknown = sorted(set(policy.defaults) - set(columns))
+    if unknown:
+        raise ModelRegistryError(
+            f"serving policy: default for {unknown[0]!r}, which is not an input of the model "
+            f"(its inputs: {', '.join(columns) or 'none; pass feature_service'})"
+        )
+    if policy.predict_method == "predict_proba" and flavor not in ("sklearn", "pyfunc"):
+        raise ModelRegistryError(
+            f"serving policy: predict_method 'predict_proba' needs the sklearn or pyfunc flavor, not {flavor!r} "
+            "(lightgbm and xgboost boosters already predict probabilities for binary objectives)"
+        )
+    return policy
+
+
 def _to_version(record: ModelVersionRecord, aliases: list[str]) -> ModelVersion:
     return ModelVersion(
         name=record.name, version=record.version, flavor=record.flavor, artifact_path=record.artifact_path,
         sha256=record.sha256, feature_service=record.feature_service, signature=record.signature,
         training_fingerprint=record.training_fingerprint, metrics=record.metrics, created_at=record.created_at,
         description=record.description, aliases=sorted(aliases),
+        serving=ServingPolicy.model_validate(record.serving or {}),
     )

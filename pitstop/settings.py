@@ -6,13 +6,14 @@ Relative paths in the settings are resolved against the repo directory (the fold
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pitstop.errors import ConfigError
 
@@ -30,6 +31,8 @@ class RegistrySettings(_Section):
     """Where definitions, watermarks and model versions are kept."""
 
     path: str = "data/registry.db"
+    """A SQLite file (relative to the repo), or ``postgresql://user@host:5432/db`` for a registry
+    shared by several hosts (see ``pitstop.registry.factory``)."""
 
 
 class OfflineStoreSettings(_Section):
@@ -56,12 +59,83 @@ class KafkaSettings(_Section):
 
     bootstrap_servers: str = "localhost:9092"
     group_id: str = "pitstop-ingester"
+    client: Literal["kafka-python", "confluent-kafka"] = "kafka-python"
+    """Consumer library; confluent-kafka (librdkafka) is faster and needs ``pip install 'pitstop[kafka]'``."""
+    api_version: str = "auto"
+    """Broker protocol version the client assumes: ``auto`` (probe the broker) or e.g. ``"3.5.0"``."""
+    security: dict[str, Any] = Field(default_factory=dict)
+    """Passed as they are to the client, e.g. ``{"security_protocol": "SASL_SSL", "sasl_mechanism": "PLAIN", ...}``
+    for kafka-python or ``{"security.protocol": "SASL_SSL", ...}`` for confluent-kafka. As an
+    environment variable: a JSON object."""
+    session_timeout_ms: int = 10_000
+    """Consumer-group session timeout; a crashed ingester's partitions move after about this long."""
+    heartbeat_interval_ms: int = 3_000
+    auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+    """Where a new consumer group starts reading."""
+    fetch_max_wait_ms: int = 100
+    """Longest time the broker may hold a fetch that has no data yet. Kafka answers as soon as data
+    arrives, but some brokers (Tansu) hold the fetch this long regardless, so it bounds freshness."""
+
+    @field_validator("security", mode="before")
+    @classmethod
+    def _security_from_json(cls, value: Any) -> Any:
+        if isinstance(value, str):  # PITSTOP_KAFKA_SECURITY='{"security_protocol": "SSL"}'
+            try:
+                return json.loads(value) if value.strip() else {}
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"kafka.security must be a JSON object: {exc}") from None
+        return value
+
+
+class IngestSettings(_Section):
+    """The stream ingester (``pitstop ingest``): micro-batches, offline file rolling, metrics, retries."""
+
+    batch_size: int = Field(default=5_000, ge=1)
+    """At most this many messages per micro-batch (one guarded online write)."""
+    batch_ms: int = Field(default=200, ge=1)
+    """A micro-batch is written at the latest this long after its first message arrived."""
+    offline_roll_seconds: float = Field(default=30.0, gt=0)
+    """Streamed rows are appended to the offline Parquet as one file per date at most this often;
+    offsets are committed right after (so this bounds the replay after a crash)."""
+    offline_roll_rows: int = Field(default=200_000, ge=1)
+    """... or as soon as this many rows are waiting."""
+    metrics_port: int = Field(default=9108, ge=0, le=65535)
+    """Port of the Prometheus ``/metrics`` endpoint; 0 turns it off."""
+    metrics_host: str = "0.0.0.0"
+    dead_letter_suffix: str = ".dlq"
+    """Rejected messages go to ``<topic><suffix>``."""
+    retry_backoff_max_s: float = Field(default=30.0, gt=0)
+    """Longest wait between retries while the broker or the online store is unavailable."""
+    fault_exit_before_commit: int = Field(default=0, ge=0)
+    """Test hook: the process SIGKILLs itself right after the writes of this many offline rolls, before
+    their offsets are committed. 0 (the default) turns it off; never set it in production."""
 
 
 class ArtifactSettings(_Section):
     """Where registered model artifacts are copied."""
 
     path: str = "data/artifacts"
+
+
+class ServingSettings(_Section):
+    """The HTTP scoring service (``pitstop serve``)."""
+
+    bind: str = "127.0.0.1:8000"
+    """host:port to listen on."""
+    workers: int = 2
+    """gunicorn worker processes (each holds its own model cache)."""
+    timeout: int = 30
+    """Seconds a worker may be silent before gunicorn restarts it."""
+    graceful_timeout: int = 30
+    """Seconds workers get to finish in-flight requests on shutdown (SIGTERM)."""
+    keepalive: int = 5
+    """Seconds an idle keep-alive connection stays open."""
+    max_requests: int = 0
+    """Recycle a worker after this many requests; 0 (default) never recycles."""
+    max_entities: int = 1000
+    """Most entities one /features or /predict request may ask for."""
+    model_refresh_seconds: float = 1.0
+    """How often each worker checks whether a served alias moved (then loads and swaps in the background)."""
 
 
 class Settings(_Section):
@@ -72,7 +146,9 @@ class Settings(_Section):
     offline_store: OfflineStoreSettings = OfflineStoreSettings()
     online_store: OnlineStoreSettings = OnlineStoreSettings()
     kafka: KafkaSettings = KafkaSettings()
+    ingest: IngestSettings = IngestSettings()
     artifacts: ArtifactSettings = ArtifactSettings()
+    serving: ServingSettings = ServingSettings()
     repo_path: Path = Path(".")
 
     def resolve(self, path: str | Path) -> Path:
@@ -82,7 +158,7 @@ class Settings(_Section):
 
     @property
     def registry_path(self) -> Path:
-        """Absolute path of the SQLite registry file."""
+        """Absolute path of the SQLite registry file (meaningless when ``registry.path`` is a URL)."""
         return self.resolve(self.registry.path)
 
     @property

@@ -20,8 +20,8 @@ from pitstop.online.base import OnlineStore, WriteResult
 from pitstop.online.reader import EntityRows, OnlineResponse, read_online_features
 from pitstop.push import PushMode
 from pitstop.registry.base import ApplyRecord, Registry, Specs
+from pitstop.registry.factory import open_registry
 from pitstop.registry.serde import contents_to_specs, from_specs
-from pitstop.registry.sqlite import SQLiteRegistry
 from pitstop.repo.contents import KINDS, RepoContents
 from pitstop.repo.loader import load_repo
 from pitstop.repo.plan import Plan, diff_specs
@@ -60,13 +60,16 @@ class FeatureStore:
         self._checked_at = 0.0
         self._resolved: dict[tuple[object, ...], ResolvedFeatures] = {}
         self._lock = threading.Lock()
+        self._open_lock = threading.Lock()
 
     # engines are built on first use so `pitstop plan` and imports stay fast
     @property
     def registry(self) -> Registry:
-        """The definitions registry named by the settings."""
+        """The definitions registry named by ``registry.path``: a SQLite file or a PostgreSQL URL."""
         if self._registry is None:
-            self._registry = SQLiteRegistry(self.settings.registry_path)
+            with self._open_lock:  # two threads must not both open one (a PostgreSQL connection would leak)
+                if self._registry is None:
+                    self._registry = open_registry(self.settings)
         return self._registry
 
     @property
@@ -185,6 +188,18 @@ class FeatureStore:
                 self._cache = (version, from_specs(self.registry.load_specs()))
                 self._resolved.clear()
             return self._cache[1]
+
+    def resolve_features(self, features: list[str] | None = None, *,
+                         feature_service: str | FeatureService | None = None,
+                         full_feature_names: bool = False) -> ResolvedFeatures:
+        """Resolve a feature list or service against the registered definitions (cached per registry version).
+
+        Raises:
+            FeatureRefError: an unknown view or feature.
+            NotRegisteredError: an unknown feature service.
+            RetrievalError: both or neither of features/feature_service, or output names clash.
+        """
+        return self._resolve(features, feature_service, full_feature_names)
 
     def _resolve(self, features: list[str] | None, feature_service: str | FeatureService | None,
                  full_feature_names: bool) -> ResolvedFeatures:

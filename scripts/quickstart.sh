@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README quickstart, end to end on the embedded defaults (no servers needed):
 # install, generate the example data, apply the definitions, build a training set and show its head,
-# then materialize to the online store and read one entity's features back.
+# train and register a model, materialize to the online store, then serve and call /predict.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -11,13 +11,21 @@ python generate_data.py
 pitstop plan
 pitstop apply
 pitstop training-set --entities data/entity_rows.parquet --service driver_activity --out data/train.parquet --head 5
+python train.py
+pitstop models list
 pitstop materialize-incremental
-python - <<'PY'
-from pitstop import FeatureStore
 
-online = FeatureStore(".").get_online_features(
-    feature_service="driver_activity",
-    entity_rows=[{"driver_id": 1001, "customer_id": 2001, "trip_distance_km": 12.5}],
-)
-print("online features:", online.to_dict())
-PY
+PORT=${PITSTOP_QUICKSTART_PORT:-8000}
+pitstop serve --workers 2 --bind "127.0.0.1:$PORT" > data/serve.log 2>&1 &
+SERVER=$!
+trap 'kill -TERM $SERVER 2>/dev/null; wait $SERVER 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  curl -sf "http://127.0.0.1:$PORT/ready" > /dev/null && break
+  kill -0 $SERVER 2>/dev/null || { cat data/serve.log; exit 1; }
+  sleep 0.2
+done
+echo "POST /predict:"
+curl -sS -X POST "http://127.0.0.1:$PORT/predict" -H 'content-type: application/json' \
+  -d '{"model": "trip_completion", "entities": {"driver_id": [1001, 1002], "customer_id": [2001, 2002]},
+       "request_data": {"trip_distance_km": [3.5, 40.0]}}'
+echo

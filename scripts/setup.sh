@@ -33,3 +33,31 @@ if ! command -v redis-server >/dev/null 2>&1; then
     exit 1
   fi
 fi
+
+# PostgreSQL for the registry contract tests (each test session creates and drops its own
+# pitstop_test_* database). Skipped when PITSTOP_TEST_POSTGRES_URL points the tests at another server.
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null 2>&1; then sudo "$@"; else
+  echo "setting up PostgreSQL needs root (no sudo found): $*" >&2; return 1; fi; }
+as_postgres() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi; }
+if [ -z "${PITSTOP_TEST_POSTGRES_URL:-}" ]; then
+  if ! ls /etc/postgresql/*/main/postgresql.conf >/dev/null 2>&1; then
+    if ! command -v apt-get >/dev/null 2>&1; then
+      echo "PostgreSQL is missing and apt-get is not available; install PostgreSQL (>= 13) or set PITSTOP_TEST_POSTGRES_URL" >&2
+      exit 1
+    fi
+    echo "installing postgresql (apt-get)..." >&2
+    if ! { as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }; then
+      echo "could not install postgresql with apt-get; install it manually and re-run scripts/setup.sh" >&2
+      exit 1
+    fi
+  fi
+  if ! pg_isready -q -h /var/run/postgresql; then
+    PG_VERSION=$(ls /etc/postgresql | sort -V | tail -n 1)
+    as_root pg_ctlcluster --skip-systemctl-redirect "$PG_VERSION" main start
+    for _ in $(seq 1 30); do pg_isready -q -h /var/run/postgresql && break; sleep 0.5; done
+  fi
+  # the tests connect over the Unix socket as this OS user: give it a role that may create databases
+  if ! psql "postgresql:///postgres?host=/var/run/postgresql" -tAc 'SELECT 1' >/dev/null 2>&1; then
+    as_postgres createuser --superuser "$(id -un)"
+  fi
+fi

@@ -17,16 +17,7 @@ def _clean_pitstop_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def redis_url(tmp_path_factory: pytest.TempPathFactory):
     """URL of a private redis-server started for this test session (never the shared one on 6379)."""
     from tests.integration.redis_server import RedisServer, RedisServerMissing
+    from tests.support.local_server import started_or_fail
 
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    missing = None
-    try:
-        server.start()
-    except RedisServerMissing as exc:
-        missing = str(exc)
-    if missing:
-        pytest.fail(missing, pytrace=False)
-    try:
+    with started_or_fail(RedisServer(tmp_path_factory.mktemp("redis")), RedisServerMissing) as server:
         yield server.url
-    finally:
-        server.stop()

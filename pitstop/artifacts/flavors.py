@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import pickle
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,14 +122,56 @@ class LoadedModel:
     feature_columns: list[str] = field(default_factory=list)
     _predict: Callable[[Any], Any] | None = field(default=None, repr=False)
 
+    def _inputs(self, data: pd.DataFrame | np.ndarray | Sequence[Any]) -> Any:
+        if isinstance(data, pd.DataFrame) and self.feature_columns and list(data.columns) != self.feature_columns \
+                and set(self.feature_columns) <= set(data.columns):
+            return data[self.feature_columns]
+        return data if isinstance(data, pd.DataFrame) else np.asarray(data)
+
     def predict(self, data: pd.DataFrame | np.ndarray | Sequence[Any]) -> np.ndarray:
         """Predict for a DataFrame (columns by name) or a 2-D array (columns in signature order)."""
-        if isinstance(data, pd.DataFrame) and self.feature_columns and set(self.feature_columns) <= set(data.columns):
-            data = data[self.feature_columns]
-        elif not isinstance(data, pd.DataFrame):
-            data = np.asarray(data)
         predict = self._predict or self.raw.predict
-        return np.asarray(predict(data))
+        return np.asarray(predict(self._inputs(data)))
+
+    @property
+    def accepts_array(self) -> bool:
+        """Whether a float64 array in ``feature_columns`` order can be passed instead of a DataFrame.
+
+        True for lightgbm and onnx, and for sklearn estimators fitted without feature names or with
+        exactly these names in this order (their DataFrame input checks cost more than the prediction).
+        """
+        if self.flavor in ("lightgbm", "onnx"):
+            return True
+        if self.flavor != "sklearn" or self._predict is not None:
+            return False
+        names = getattr(self.raw, "feature_names_in_", None)
+        return names is None or [str(n) for n in names] == self.feature_columns
+
+    def predict_array(self, array: np.ndarray, *, proba: bool = False) -> np.ndarray:
+        """Predict from a 2-D float array whose columns are ``feature_columns`` (see ``accepts_array``)."""
+        method = self._proba_method() if proba else (self._predict or self.raw.predict)
+        if self.flavor != "sklearn":
+            return np.asarray(method(array))
+        import sklearn
+
+        with warnings.catch_warnings(), sklearn.config_context(assume_finite=True):
+            # the array's columns are the names the estimator was fitted with, in order
+            warnings.filterwarnings("ignore", message="X does not have valid feature names")
+            return np.asarray(method(array))
+
+    def predict_proba(self, data: pd.DataFrame | np.ndarray | Sequence[Any]) -> np.ndarray:
+        """Class probabilities from the model's ``predict_proba`` (sklearn classifiers, pyfunc objects having one).
+
+        Raises:
+            ModelRegistryError: the model has no ``predict_proba``.
+        """
+        return np.asarray(self._proba_method()(self._inputs(data)))
+
+    def _proba_method(self) -> Callable[[Any], Any]:
+        method = getattr(self.raw, "predict_proba", None)
+        if self._predict is not None or not callable(method):
+            raise ModelRegistryError(f"this {self.flavor} model ({type(self.raw).__name__}) has no predict_proba")
+        return method  # type: ignore[no-any-return]
 
 
 def _artifact_file(path: Path, flavor: str) -> Path:

@@ -42,11 +42,14 @@ def cli(ctx: click.Context, repo: Path, as_json: bool, debug: bool) -> None:
 
 
 def _register() -> None:
-    from pitstop.cli import data, models, repo
+    from pitstop.cli import data, models, repo, serve
 
     for command in (repo.init, repo.plan, repo.apply, repo.list_objects, repo.describe, data.training_set,
-                    data.materialize, data.materialize_incremental, data.schedule, models.models):
+                    data.materialize, data.materialize_incremental, data.schedule, models.models, serve.serve):
         cli.add_command(command)
+    from pitstop.cli import ingest
+
+    cli.add_command(ingest.ingest)
 
 
 _register()

@@ -25,6 +25,23 @@ def _metrics(values: tuple[str, ...]) -> dict[str, float]:
     return metrics
 
 
+def _defaults(values: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r}: use FEATURE=VALUE, e.g. conv_rate=0.0", param_hint="--default")
+        value: Any = raw
+        for parse in (int, float):
+            try:
+                value = parse(raw)
+                break
+            except ValueError:
+                continue
+        out[key] = {"true": True, "false": False}.get(raw.lower(), value) if isinstance(value, str) else value
+    return out
+
+
 def _row(mv: Any) -> list[Any]:
     metrics = ", ".join(f"{k}={v:g}" for k, v in sorted(mv.metrics.items()))
     return [mv.name, mv.version, mv.flavor, ", ".join(mv.aliases), mv.feature_service or "", metrics,
@@ -47,13 +64,18 @@ def models() -> None:
 @click.option("--metric", "metric", multiple=True, metavar="NAME=VALUE", help="A metric; repeatable.")
 @click.option("--alias", default=None, help="Point this alias (e.g. production) at the new version.")
 @click.option("--description", default="", help="Free text stored with the version.")
+@click.option("--default", "defaults", multiple=True, metavar="FEATURE=VALUE",
+              help="Value /predict uses when FEATURE is missing or expired (else it answers 422); repeatable.")
+@click.option("--predict-method", type=click.Choice(["predict", "predict_proba"]), default="predict",
+              show_default=True, help="What /predict calls (predict_proba: the positive class's probability).")
 @pass_ctx
 def register(ctx: Context, name: str, path: Path, flavor: str, service: str, metric: tuple[str, ...],
-             alias: str | None, description: str) -> None:
+             alias: str | None, description: str, defaults: tuple[str, ...], predict_method: str) -> None:
     """Copy the artifact at PATH into the artifact store as the next version of NAME."""
+    serving = {"defaults": _defaults(defaults), "predict_method": predict_method}
     with ctx.store() as store:
         mv = store.models.register(name, path, flavor, service, _metrics(metric), description=description,
-                                   alias=alias)
+                                   alias=alias, serving=serving)
     if ctx.json:
         render.emit_json(mv.model_dump(mode="json"))
     else:

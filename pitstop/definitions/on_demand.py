@@ -117,7 +117,7 @@ class OnDemandFeatureView(Definition):
             raise self.error(f"udf result lacks declared column(s) {missing}")
         if len(out) != len(inputs):
             raise self.error(f"udf returned {len(out)} rows for {len(inputs)} input rows")
-        return out[self.feature_names]
+        return out if list(out.columns) == self.feature_names else out[self.feature_names]
 
     def __getitem__(self, names: list[str]) -> FeatureViewProjection:
         unknown = [n for n in names if n not in self.feature_names]

@@ -5,11 +5,13 @@ One online-store read (one network round trip) serves every view and entity row 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -23,6 +25,8 @@ PRESENT = "PRESENT"
 NOT_FOUND = "NOT_FOUND"
 OUTSIDE_MAX_AGE = "OUTSIDE_MAX_AGE"
 
+EventTimes = tuple[Sequence[bool], Sequence[int]]
+
 EntityRows = Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]
 
 
@@ -33,7 +37,34 @@ class OnlineResponse:
     feature_names: list[str]
     values: dict[str, list[Any]]
     statuses: dict[str, list[str]]
-    event_timestamps: dict[str, list[datetime | None]]
+    event_us: dict[str, EventTimes | None]
+    """Per column: (found flags, event times in µs) of its view, shared by the view's columns; None for
+    entity keys and on-demand features."""
+
+    @cached_property
+    def event_timestamps(self) -> dict[str, list[datetime | None]]:
+        """Per column, the event time of each value (aware UTC), or None (no value, keys, on-demand)."""
+        return self._timestamps(lambda event: [from_epoch_us(ev) for ev in event])
+
+    def naive_event_timestamps(self) -> dict[str, list[datetime | None]]:
+        """``event_timestamps`` as naive UTC datetimes, built in bulk (for serializers that mark UTC themselves)."""
+        return self._timestamps(lambda event: np.asarray(event, dtype="datetime64[us]").astype(object).tolist())
+
+    def _timestamps(self, convert: Callable[[Sequence[int]], list[datetime]]) -> dict[str, list[datetime | None]]:
+        """Apply ``convert`` once per view (its columns share one EventTimes) and blank the values not found."""
+        n = len(self.values[self.feature_names[0]]) if self.feature_names else 0
+        converted: dict[int, list[datetime | None]] = {}
+        out: dict[str, list[datetime | None]] = {}
+        for name in self.feature_names:
+            times = self.event_us[name]
+            if times is None:
+                out[name] = [None] * n
+                continue
+            if id(times) not in converted:
+                found, event = times
+                converted[id(times)] = [t if f else None for t, f in zip(convert(event), found, strict=True)]
+            out[name] = converted[id(times)]
+        return out
 
     def to_dict(self) -> dict[str, list[Any]]:
         """``{column: values}``, entity keys first."""
@@ -89,7 +120,7 @@ def read_online_features(online: OnlineStore, resolved: ResolvedFeatures, entity
     now_us = epoch_us(now or datetime.now(UTC))
     values: dict[str, list[Any]] = {k: cols[k] for k in keys}
     statuses: dict[str, list[str]] = {k: [PRESENT] * n for k in keys}
-    stamps: dict[str, list[datetime | None]] = {k: [None] * n for k in keys}
+    stamps: dict[str, EventTimes | None] = dict.fromkeys(keys)
     for sel, read in zip(resolved.views.values(), reads, strict=True):
         res = results[sel.view.name]
         ttl = read.view.ttl_us
@@ -97,10 +128,13 @@ def read_online_features(online: OnlineStore, resolved: ResolvedFeatures, entity
             NOT_FOUND if not found else (OUTSIDE_MAX_AGE if ttl is not None and now_us - ev > ttl else PRESENT)
             for found, ev in zip(res.found, res.event_us, strict=True)
         ]
-        ts = [from_epoch_us(ev) if found else None for found, ev in zip(res.found, res.event_us, strict=True)]
+        ts = (res.found, res.event_us)
+        all_present = status.count(PRESENT) == n
         for feat in sel.features:
             name = sel.aliases[feat]
-            values[name] = [v if s == PRESENT else None for v, s in zip(res.values[feat], status, strict=True)]
+            column = res.values[feat]
+            values[name] = list(column) if all_present else [
+                v if s == PRESENT else None for v, s in zip(column, status, strict=True)]
             statuses[name] = status
             stamps[name] = ts
     for osel in resolved.on_demand.values():
@@ -119,7 +153,7 @@ def read_online_features(online: OnlineStore, resolved: ResolvedFeatures, entity
             name = osel.aliases[feat]
             values[name] = [None if pd.isna(v) else v for v in out[feat].tolist()]
             statuses[name] = worst
-            stamps[name] = [None] * n
+            stamps[name] = None
     names = keys + resolved.output_names
     return OnlineResponse(names, {k: values[k] for k in names}, {k: statuses[k] for k in names},
                           {k: stamps[k] for k in names})

@@ -29,6 +29,7 @@ from pitstop.errors import OnlineStoreError
 from pitstop.online.base import ViewRead, ViewResult, WriteBatch, WriteResult, merge_reads
 from pitstop.online.codec import layout_for
 from pitstop.online.keys import encode_entity_parts
+from pitstop.sqlite_wal import enable_wal
 
 __all__ = ["SQLiteOnlineStore"]
 
@@ -75,7 +76,7 @@ class SQLiteOnlineStore:
                 self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
             )
             with self._lock:
-                self._conn.execute("PRAGMA journal_mode=WAL")
+                enable_wal(self._conn, busy_timeout)
                 self._conn.execute("PRAGMA synchronous=NORMAL")
                 self._conn.execute(_SCHEMA)
         except sqlite3.Error as exc:

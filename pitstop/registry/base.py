@@ -6,7 +6,7 @@ the same Protocol so serving replicas, ingesters and schedulers can share one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -55,6 +55,8 @@ class ModelVersionRecord:
     metrics: dict[str, float]
     created_at: datetime
     description: str
+    serving: dict[str, Any] = field(default_factory=dict)
+    """How serving treats the model: declared defaults for missing features, predict method."""
 
 
 @dataclass(frozen=True)

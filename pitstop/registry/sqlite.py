@@ -12,6 +12,7 @@ from typing import Any
 
 from pitstop.errors import RegistryError
 from pitstop.registry.base import ApplyRecord, MaterializationRun, ModelAliasRecord, ModelVersionRecord, Specs
+from pitstop.sqlite_wal import enable_wal
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -56,6 +57,7 @@ CREATE TABLE IF NOT EXISTS model_versions (
     metrics TEXT NOT NULL,
     created_at TEXT NOT NULL,
     description TEXT NOT NULL DEFAULT '',
+    serving TEXT NOT NULL DEFAULT '{}',
     PRIMARY KEY (name, version)
 );
 CREATE TABLE IF NOT EXISTS model_aliases (
@@ -81,8 +83,9 @@ class SQLiteRegistry:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
-            self._conn.execute("PRAGMA journal_mode=WAL")
+            enable_wal(self._conn, 30)
             self._conn.executescript(_SCHEMA)
+            _migrate(self._conn)
         except (OSError, sqlite3.Error) as exc:
             raise RegistryError(f"cannot open the registry at {self.path}: {exc}") from exc
         self._lock = threading.Lock()
@@ -199,12 +202,12 @@ class SQLiteRegistry:
                 ).fetchone()
                 version = int(row[0])
                 self._conn.execute(
-                    f"INSERT INTO model_versions ({_MODEL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT INTO model_versions ({_MODEL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (record.name, version, record.flavor, record.artifact_path.replace("{version}", str(version)),
                      record.sha256, record.feature_service,
                      json.dumps(record.signature), record.training_fingerprint,
                      json.dumps(record.metrics, sort_keys=True), record.created_at.astimezone(UTC).isoformat(),
-                     record.description),
+                     record.description, json.dumps(record.serving, sort_keys=True)),
                 )
                 self._conn.execute("COMMIT")
             except sqlite3.Error as exc:
@@ -252,11 +255,18 @@ class SQLiteRegistry:
             self._conn.close()
 
 
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a registry file made by an older pitstop up to the current schema."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(model_versions)")}
+    if "serving" not in columns:
+        conn.execute("ALTER TABLE model_versions ADD COLUMN serving TEXT NOT NULL DEFAULT '{}'")
+
+
 _MODEL_COLUMNS = ("name, version, flavor, artifact_path, sha256, feature_service, signature, training_fingerprint, "
-                  "metrics, created_at, description")
+                  "metrics, created_at, description, serving")
 
 
 def _model_record(row: tuple[Any, ...]) -> ModelVersionRecord:
-    name, version, flavor, path, sha, service, signature, fingerprint, metrics, created, description = row
+    name, version, flavor, path, sha, service, signature, fingerprint, metrics, created, description, serving = row
     return ModelVersionRecord(name, int(version), flavor, path, sha, service, json.loads(signature), fingerprint,
-                              json.loads(metrics), datetime.fromisoformat(created), description)
+                              json.loads(metrics), datetime.fromisoformat(created), description, json.loads(serving))

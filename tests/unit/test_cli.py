@@ -31,7 +31,7 @@ def test_init_scaffolds_definitions_and_data(repo: Path) -> None:
 
 def test_plan_apply_list_describe_training_set(repo: Path, tmp_path: Path) -> None:
     plan = json.loads(pitstop("--json", "plan", cwd=repo).stdout)
-    assert plan["counts"]["add"] == 9
+    assert plan["counts"]["add"] == 10  # 2 entities, 3 sources (one a Kafka stream), 3 views, 1 service, 1 request source
     applied = json.loads(pitstop("-r", str(repo), "--json", "apply").stdout)
     assert applied["version"] == 1
     assert json.loads(pitstop("-r", str(repo), "--json", "plan").stdout)["counts"] == {"add": 0, "change": 0, "remove": 0}

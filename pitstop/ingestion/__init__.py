@@ -1,0 +1,9 @@
+"""Kafka stream ingestion: consumer-group loop, decoding, online/offline sinks, dead letters, metrics.
+
+Tier 4 (an edge, like the CLI): it imports ``pitstop``'s API and engines; nothing in the core imports it.
+See docs/ingestion.md for the message contract, the delivery guarantees and the settings.
+"""
+
+from pitstop.ingestion.pipeline import Ingester, IngestStats, stream_views
+
+__all__ = ["IngestStats", "Ingester", "stream_views"]

@@ -1,0 +1,259 @@
+"""The scoring service: a FastAPI app over one feature store and its model registry.
+
+``create_app()`` is the factory gunicorn's workers call; each worker opens its own store
+connections and model cache in the app's lifespan.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from pitstop.errors import FeatureRefError, NotRegisteredError, PitstopError
+from pitstop.log import get_logger
+from pitstop.online.reader import read_online_features
+from pitstop.resolve import ResolvedFeatures
+from pitstop.serving import errors as err
+from pitstop.serving.errors import ApiError, from_pitstop_error, json_response
+from pitstop.serving.fast_path import FastPath
+from pitstop.serving.inputs import RequestShape, check_columns, request_shape, rows_to_table
+from pitstop.serving.metrics import MODEL_SWAPS, PREDICTIONS, TimingMiddleware, render
+from pitstop.serving.model_cache import ModelCache, ServedModel
+from pitstop.serving.schemas import (
+    ErrorBody,
+    FeaturesRequest,
+    FeaturesResponse,
+    ModelInfo,
+    ModelsResponse,
+    PredictRequest,
+    PredictResponse,
+    PushRequest,
+    PushResponse,
+)
+from pitstop.serving.scoring import count_statuses, features_body, model_inputs, run_model
+from pitstop.settings import Settings, load_settings
+from pitstop.store import FeatureStore
+
+log = get_logger(__name__)
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "Unknown model, alias, version, feature service or source."},
+    422: {"model": ErrorBody, "description": "Invalid request; `fields` names each offending field."},
+    503: {"model": ErrorBody, "description": "The online store or registry is unreachable."},
+}
+
+
+class Service:
+    """Per-worker state: the feature store, the model cache and cached request shapes."""
+
+    def __init__(self, store: FeatureStore, owns_store: bool) -> None:
+        self.store = store
+        self.owns_store = owns_store
+        self.settings = store.settings.serving
+        self.cache = ModelCache(store.models, self.settings.model_refresh_seconds, on_swap=self._swapped)
+        self._shapes: dict[int, tuple[ResolvedFeatures, RequestShape]] = {}
+
+    @staticmethod
+    def _swapped(old: ServedModel, new: ServedModel) -> None:
+        MODEL_SWAPS.labels(new.version.name).inc()
+
+    def shape(self, resolved: ResolvedFeatures) -> RequestShape:
+        hit = self._shapes.get(id(resolved))
+        if hit is None or hit[0] is not resolved:
+            if len(self._shapes) > 1024:
+                self._shapes.clear()
+            hit = (resolved, request_shape(resolved, self.store.settings.offline_root))
+            self._shapes[id(resolved)] = hit  # holding `resolved` keeps its id from being reused
+        return hit[1]
+
+    def resolve(self, features: list[str] | None, service: str | None, full_names: bool,
+                field: str) -> ResolvedFeatures:
+        try:
+            return self.store.resolve_features(features, feature_service=service, full_feature_names=full_names)
+        except PitstopError as exc:
+            raise from_pitstop_error(exc, field) from exc
+
+
+def create_app(repo_path: str | Path | None = None, *, settings: Settings | None = None,
+               store: FeatureStore | None = None) -> FastAPI:
+    """Build the scoring app for the feature repo at ``repo_path`` (default: ``$PITSTOP_REPO`` or ``.``).
+
+    Args:
+        repo_path: the feature repo folder (holding ``pitstop.yaml``).
+        settings: settings to use instead of reading ``pitstop.yaml``.
+        store: an open FeatureStore to serve (tests); the app does not close it.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = store is None
+        fs = store or FeatureStore(repo_path or os.environ.get("PITSTOP_REPO", "."),
+                                   settings=settings or (load_settings(repo_path) if repo_path else None))
+        service = Service(fs, owned)
+        service.cache.start()
+        app.state.service = service
+        log.info("serving feature repo %s (project %s)", fs.repo_path, fs.settings.project)
+        try:
+            yield
+        finally:
+            service.cache.stop()
+            if owned:
+                fs.close()
+
+    app = FastAPI(
+        title="pitstop scoring service",
+        summary="Online features and model predictions from a pitstop feature store.",
+        version=_version(),
+        lifespan=lifespan,
+    )
+    app.add_middleware(FastPath, routes={  # type: ignore[arg-type]
+        "/features": (FeaturesRequest, features), "/predict": (PredictRequest, predict)})
+    app.add_middleware(TimingMiddleware)  # type: ignore[arg-type]  (outermost: times both lanes)
+    app.add_exception_handler(RequestValidationError, err.validation_error_handler)  # type: ignore[arg-type]
+    app.add_exception_handler(ApiError, err.api_error_handler)  # type: ignore[arg-type]
+    app.add_exception_handler(PitstopError, err.pitstop_error_handler)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, err.http_error_handler)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, err.unexpected_error_handler)
+
+    def svc(request: Request) -> Service:
+        return request.app.state.service  # type: ignore[no-any-return]
+
+    # The FastPath middleware answers these two routes; they stay here for the OpenAPI schema and
+    # share their handler functions with it.
+    @app.post("/features", response_model=FeaturesResponse, responses=_ERRORS, tags=["features"])
+    async def get_features(body: FeaturesRequest, request: Request) -> Response:
+        """Latest feature values for a batch of entities, in one online-store round trip."""
+        return json_response(features(svc(request), body))
+
+    @app.post("/predict", response_model=PredictResponse, responses={**_ERRORS, 409: {
+        "model": ErrorBody, "description": "The model's input features are no longer registered."}},
+        tags=["models"])
+    async def get_predictions(body: PredictRequest, request: Request) -> Response:
+        """Fetch the model's features for every entity, call the model once, return one prediction per entity."""
+        return json_response(predict(svc(request), body))
+
+    @app.post("/push/{source}", response_model=PushResponse, responses=_ERRORS, tags=["features"])
+    def push(source: str, body: PushRequest, request: Request) -> Response:
+        """Write rows for every feature view fed by push source ``source`` (online, offline or both)."""
+        store = svc(request).store
+        contents = store.definitions()
+        if source not in contents.sources:
+            raise ApiError(404, "not_found", f"unknown source {source!r}; known: {', '.join(sorted(contents.sources))}",
+                           "source")
+        views = [v for v in contents.views.values() if v.source.name == source]
+        if not views:
+            raise ApiError(422, "invalid_request", f"no feature view reads from source {source!r}", "source")
+        table = rows_to_table(views, body.rows, store.settings.offline_root)
+        try:
+            result = store.push(source, table, to=body.to)
+        except PitstopError as exc:
+            raise from_pitstop_error(exc, "rows") from exc
+        return json_response({"written": result.written, "stale": result.stale})
+
+    @app.get("/models", response_model=ModelsResponse, tags=["models"])
+    def list_models(request: Request) -> Response:
+        """Every registered model version with its aliases, and whether this worker serves it."""
+        service = svc(request)
+        served_keys = {(k.split("@")[0], v) for k, v in service.cache.served().items()}
+        models = [
+            ModelInfo(name=v.name, version=v.version, flavor=v.flavor, aliases=v.aliases,
+                      feature_service=v.feature_service, signature=v.signature, metrics=v.metrics,
+                      created_at=v.created_at, served=(v.name, v.version) in served_keys)
+            for v in service.store.models.list()
+        ]
+        return json_response(ModelsResponse(models=models).model_dump(mode="json"))
+
+    @app.get("/health", tags=["operations"])
+    async def health() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/ready", tags=["operations"], responses={503: {"model": ErrorBody, "description": "Not ready yet."}})
+    def ready(request: Request) -> Response:
+        """Readiness: 200 once the registry and online store answer and aliased models are loaded; else 503."""
+        service = svc(request)
+        if not service.cache.ready.is_set():
+            return json_response({"error": "not_ready", "message": "loading models", "fields": []}, 503)
+        try:
+            version = service.store.registry.version()
+            service.store.online.ping()
+        except PitstopError as exc:
+            return json_response({"error": "not_ready", "message": str(exc), "fields": []}, 503)
+        return json_response({"status": "ready", "registry_version": version, "models": service.cache.served()})
+
+    @app.get("/metrics", tags=["operations"], response_class=Response)
+    def metrics() -> Response:
+        """Prometheus metrics: request latency per endpoint, predictions per model version, feature statuses."""
+        data, content_type = render()
+        return Response(data, media_type=content_type)
+
+    return app
+
+
+def features(service: Service, body: FeaturesRequest) -> dict[str, Any]:
+    """POST /features: resolve (cached), check the request, one online read, Feast's response shape."""
+    field = "feature_service" if body.feature_service is not None else "features"
+    resolved = service.resolve(body.features, body.feature_service, body.full_feature_names, field)
+    cols, _ = check_columns(body.entities, body.request_data, service.shape(resolved), service.settings.max_entities)
+    return features_body(_read(service, resolved, cols))
+
+
+def predict(service: Service, body: PredictRequest) -> dict[str, Any]:
+    """POST /predict: the served version's features for every entity, one model call, predictions in order."""
+    served = _served(service, body)
+    mv = served.version
+    if not served.features:
+        raise ApiError(422, "model_without_signature",
+                       f"model {body.model!r} version {mv.version} was registered without a feature service, "
+                       "so /predict cannot fetch its inputs", "model")
+    try:
+        resolved = service.store.resolve_features(served.features)
+    except FeatureRefError as exc:
+        raise ApiError(409, "model_incompatible", f"model {body.model!r} version {mv.version} needs features that "
+                       f"are no longer registered: {exc}", "model") from exc
+    cols, n = check_columns(body.entities, body.request_data, service.shape(resolved), service.settings.max_entities)
+    response = _read(service, resolved, cols)
+    keys = list(resolved.join_keys)
+    predictions = run_model(served, model_inputs(served, response, keys))
+    PREDICTIONS.labels(mv.name, str(mv.version)).inc(n)
+    count_statuses(response, served.columns)
+    out: dict[str, Any] = {"model": mv.name, "version": mv.version, "predictions": predictions}
+    if body.return_features:
+        names = keys + served.columns
+        out["features"] = {"values": {c: response.values[c] for c in names},
+                           "statuses": {c: response.statuses[c] for c in names}}
+    return out
+
+
+def _read(service: Service, resolved: ResolvedFeatures, cols: dict[str, list[Any]]) -> Any:
+    try:
+        return read_online_features(service.store.online, resolved, cols)
+    except PitstopError as exc:
+        raise from_pitstop_error(exc, "entities") from exc
+
+
+def _served(service: Service, body: PredictRequest) -> ServedModel:
+    try:
+        return service.cache.get(body.model, body.alias, body.version)
+    except NotRegisteredError as exc:
+        if not service.store.models.list(body.model):
+            field = "model"
+        else:
+            field = "version" if body.version is not None else "alias"
+        raise ApiError(404, "not_found", str(exc), field) from exc
+    except PitstopError as exc:
+        raise from_pitstop_error(exc, "model") from exc
+
+
+def _version() -> str:
+    from pitstop import __version__
+
+    return __version__

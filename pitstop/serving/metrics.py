@@ -1,0 +1,82 @@
+"""Prometheus metrics of the scoring service.
+
+Under gunicorn, ``pitstop serve`` points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh folder before any
+worker starts, so ``/metrics`` on any worker reports the sum over all workers.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+REQUEST_SECONDS = Histogram(
+    "pitstop_http_request_duration_seconds", "Time to answer a request, by endpoint and status code.",
+    ["endpoint", "method", "status"],
+    buckets=(0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+PREDICTIONS = Counter("pitstop_predictions_total", "Predictions made, by model and version.", ["model", "version"])
+FEATURE_VALUES = Counter("pitstop_feature_values_total", "Feature values served, by status.", ["status"])
+MODEL_SWAPS = Counter("pitstop_model_swaps_total", "Hot swaps of a served alias to a new version.", ["model"])
+
+ENDPOINTS = ("/features", "/predict", "/models", "/health", "/ready", "/metrics")
+
+
+def endpoint_label(path: str) -> str:
+    """A bounded label for a request path (path parameters are not labels)."""
+    if path in ENDPOINTS:
+        return path
+    if path.startswith("/push/"):
+        return "/push/{source}"
+    return "other"
+
+
+class TimingMiddleware:
+    """Pure ASGI middleware observing every HTTP request's duration (cheaper than BaseHTTPMiddleware)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = [500]
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            REQUEST_SECONDS.labels(endpoint_label(scope["path"]), scope["method"], str(status[0])).observe(
+                time.perf_counter() - start)
+
+
+def render() -> tuple[bytes, str]:
+    """The metrics in Prometheus text format, summed over workers in multiprocess mode."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

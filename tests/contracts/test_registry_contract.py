@@ -1,0 +1,289 @@
+"""The registry contract: one set of tests, run against SQLiteRegistry and PostgresRegistry.
+
+Both must behave the same: transactional apply with history, watermarks, run records, expiring
+locks that exactly one of several racing processes gets, model versions that concurrent
+registrations number without gaps or duplicates, and aliases. PostgreSQL-only behaviour (schema
+creation racing, connection errors, reconnecting) is tested at the end of this module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pitstop.registry.base import MaterializationRun, ModelVersionRecord, Registry
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+SPECS = {"entity": {"driver": {"join_keys": ["driver_id"]}},
+         "feature view": {"stats": {"ttl_seconds": 3600.0, "schema": [{"name": "rate", "dtype": "float64"}]}}}
+
+
+def open_backend(kind: str, location: str, project: str) -> Registry:
+    """A registry of ``kind`` for ``project``: a SQLite file per project in ``location``, or one shared database."""
+    if kind == "sqlite":
+        from pitstop.registry.sqlite import SQLiteRegistry
+
+        return SQLiteRegistry(Path(location) / f"{project}.db")
+    from pitstop.registry.postgres import PostgresRegistry
+
+    return PostgresRegistry(location, project)
+
+
+@dataclass
+class Backend:
+    """Opens registries of one implementation; every project name gets a prefix unique to the test."""
+
+    kind: str
+    location: str
+    prefix: str
+    opened: list[Registry]
+
+    def project(self, name: str = "p") -> str:
+        return f"{self.prefix}_{name}"
+
+    def open(self, name: str = "p") -> Registry:
+        registry = open_backend(self.kind, self.location, self.project(name))
+        self.opened.append(registry)
+        return registry
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    location = str(tmp_path) if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    b = Backend(request.param, location, f"t{uuid.uuid4().hex[:10]}", [])
+    yield b
+    for registry in b.opened:
+        registry.close()
+
+
+@pytest.fixture
+def registry(backend: Backend) -> Registry:
+    return backend.open()
+
+
+def model(name: str = "eta", **changes: Any) -> ModelVersionRecord:
+    fields: dict[str, Any] = {
+        "name": name, "version": 0, "flavor": "pyfunc", "artifact_path": f"{name}/{{version}}/model.pkl",
+        "sha256": "ab" * 32, "feature_service": "svc", "signature": ["stats:rate", "stats:trips"],
+        "training_fingerprint": "f" * 16, "metrics": {"auc": 0.71}, "created_at": T0, "description": "first",
+    }
+    if "serving" in {f.name for f in dataclasses.fields(ModelVersionRecord)}:  # the serving policy, where records have it
+        fields["serving"] = {"predict_method": "predict_proba", "defaults": {"stats:rate": 0.0}}
+    fields.update(changes)
+    return ModelVersionRecord(**fields)
+
+
+# --- definitions ---------------------------------------------------------------------------------
+
+
+def test_apply_replaces_specs_in_order_and_keeps_history(registry: Registry) -> None:
+    assert registry.version() == 0 and registry.load_specs() == {} and registry.history() == []
+    assert registry.apply_specs(SPECS, {"add": 2, "change": 0, "remove": 0}) == 1
+    assert registry.load_specs() == SPECS
+    smaller = {"entity": SPECS["entity"]}
+    assert registry.apply_specs(smaller, {"add": 0, "change": 0, "remove": 1}) == 2
+    assert registry.load_specs() == smaller
+    assert registry.version() == 2
+    history = registry.history()
+    assert [h.version for h in history] == [2, 1]
+    assert history[0].summary == {"add": 0, "change": 0, "remove": 1}
+    assert history[0].applied_at >= history[1].applied_at and history[0].applied_at.tzinfo is not None
+    assert [h.version for h in registry.history(limit=1)] == [2]
+
+
+def test_a_second_handle_sees_every_write(backend: Backend) -> None:
+    first, second = backend.open(), backend.open()
+    first.apply_specs(SPECS, {})
+    first.set_watermark("stats", T0)
+    first.add_model_version(model())
+    first.set_model_alias("eta", "production", 1)
+    assert second.version() == 1 and second.load_specs() == SPECS
+    assert second.watermarks() == {"stats": T0}
+    assert [(a.alias, a.version) for a in second.model_aliases("eta")] == [("production", 1)]
+    assert second.add_model_version(model()) == 2
+
+
+def test_projects_do_not_see_each_other(backend: Backend) -> None:
+    a, b = backend.open("a"), backend.open("b")
+    a.apply_specs(SPECS, {})
+    a.set_watermark("stats", T0)
+    a.add_model_version(model())
+    a.set_model_alias("eta", "production", 1)
+    assert a.acquire_lock("materialize", "host-a", 60)
+    assert b.version() == 0 and b.load_specs() == {} and b.history() == []
+    assert b.watermarks() == {} and b.model_versions() == [] and b.model_aliases() == []
+    assert b.acquire_lock("materialize", "host-b", 60)  # a lock is per project
+    assert b.add_model_version(model()) == 1
+
+
+# --- materialization -----------------------------------------------------------------------------
+
+
+def test_watermarks_move_per_view_in_utc_and_survive_apply(registry: Registry) -> None:
+    registry.set_watermark("stats", T0)
+    registry.set_watermark("other", datetime(2026, 1, 1, 3, tzinfo=UTC))
+    registry.set_watermark("stats", T0 + timedelta(hours=1, microseconds=7))
+    registry.apply_specs(SPECS, {})
+    marks = registry.watermarks()
+    assert marks == {"stats": T0 + timedelta(hours=1, microseconds=7), "other": datetime(2026, 1, 1, 3, tzinfo=UTC)}
+    assert all(m.utcoffset() == timedelta(0) for m in marks.values())
+
+
+def test_runs_are_recorded_newest_first(registry: Registry) -> None:
+    for k in range(3):
+        registry.record_run(MaterializationRun(f"v{k}", T0, T0 + timedelta(hours=k), 10 * k, k,
+                                               "success" if k != 1 else "failed", "boom" if k == 1 else None,
+                                               T0 + timedelta(seconds=k), T0 + timedelta(seconds=k + 1)))
+    runs = registry.runs()
+    assert [r.view for r in runs] == ["v2", "v1", "v0"]
+    assert (runs[1].status, runs[1].error, runs[1].rows, runs[1].stale) == ("failed", "boom", 10, 1)
+    assert runs[0].end == T0 + timedelta(hours=2) and runs[0].finished_at == T0 + timedelta(seconds=3)
+    assert [r.view for r in registry.runs(limit=2)] == ["v2", "v1"]
+
+
+# --- locks ---------------------------------------------------------------------------------------
+
+
+def test_lock_is_exclusive_reentrant_and_released_by_its_owner_only(backend: Backend) -> None:
+    here, there = backend.open(), backend.open()
+    assert here.acquire_lock("materialize", "host-1", 60)
+    assert here.acquire_lock("materialize", "host-1", 60)  # re-entrant (and extends the expiry)
+    assert not there.acquire_lock("materialize", "host-2", 60)
+    there.release_lock("materialize", "host-2")  # not the owner: nothing happens
+    assert not there.acquire_lock("materialize", "host-2", 60)
+    here.release_lock("materialize", "host-1")
+    assert there.acquire_lock("materialize", "host-2", 60)
+    assert here.acquire_lock("other", "host-1", 60)  # locks are independent by name
+
+
+def test_an_expired_lock_can_be_taken(registry: Registry) -> None:
+    assert registry.acquire_lock("materialize", "crashed", 0.2)
+    assert not registry.acquire_lock("materialize", "alive", 60)
+    time.sleep(0.3)
+    assert registry.acquire_lock("materialize", "alive", 60)
+    assert not registry.acquire_lock("materialize", "crashed", 60)
+
+
+# --- models --------------------------------------------------------------------------------------
+
+
+def test_model_versions_are_numbered_per_model_and_read_back_intact(registry: Registry) -> None:
+    assert registry.add_model_version(model(version=42)) == 1  # the record's version is ignored
+    assert registry.add_model_version(model(description="second", metrics={"auc": 0.75, "nan": float("nan")})) == 2
+    assert registry.add_model_version(model("churn", feature_service=None, training_fingerprint=None)) == 1
+    first = registry.model_version("eta", 1)
+    assert first is not None
+    assert first == model(version=1, artifact_path="eta/1/model.pkl")
+    second = registry.model_version("eta", 2)
+    assert second is not None and second.metrics["auc"] == 0.75 and second.metrics["nan"] != second.metrics["nan"]
+    assert registry.model_version("eta", 3) is None and registry.model_version("nope", 1) is None
+    assert [(m.name, m.version) for m in registry.model_versions()] == [("churn", 1), ("eta", 1), ("eta", 2)]
+    assert [m.version for m in registry.model_versions("eta")] == [1, 2]
+    churn = registry.model_version("churn", 1)
+    assert churn is not None and churn.feature_service is None and churn.training_fingerprint is None
+    assert not hasattr(registry, "update_model_version") and not hasattr(registry, "delete_model_version")
+
+
+def test_aliases_are_created_and_moved(registry: Registry) -> None:
+    for _ in range(2):
+        registry.add_model_version(model())
+    registry.add_model_version(model("churn"))
+    registry.set_model_alias("eta", "production", 1)
+    registry.set_model_alias("eta", "staging", 2)
+    registry.set_model_alias("churn", "production", 1)
+    before = {(a.name, a.alias): a for a in registry.model_aliases()}
+    registry.set_model_alias("eta", "production", 2)
+    after = registry.model_aliases("eta")
+    assert [(a.alias, a.version) for a in after] == [("production", 2), ("staging", 2)]
+    assert after[0].updated_at >= before[("eta", "production")].updated_at
+    assert [(a.name, a.alias, a.version) for a in registry.model_aliases()] == [
+        ("churn", "production", 1), ("eta", "production", 2), ("eta", "staging", 2)]
+
+
+# --- races between processes ---------------------------------------------------------------------
+
+
+def _in_child(work: Callable[[Registry], list[Any]], kind: str, location: str, project: str,
+              start: Any, out: Any) -> None:
+    try:
+        registry = open_backend(kind, location, project)
+        try:
+            start.wait(30)
+            out.put(("ok", work(registry)))
+        finally:
+            registry.close()
+    except BaseException as exc:  # the parent reports it instead of waiting for a result
+        out.put(("error", repr(exc)))
+
+
+def _register_many(kind: str, location: str, project: str, count: int, start: Any, out: Any) -> None:
+    _in_child(lambda r: [r.add_model_version(model(description=f"{k}")) for k in range(count)],
+              kind, location, project, start, out)
+
+
+def _try_lock(kind: str, location: str, project: str, owner: str, start: Any, out: Any) -> None:
+    _in_child(lambda r: [owner] if r.acquire_lock("materialize", owner, 60) else [], kind, location, project, start, out)
+
+
+def _race(target: Callable[..., None], args: list[tuple[Any, ...]], in_parent: Callable[[], list[Any]]) -> list[list[Any]]:
+    """Start one spawned process per ``args``, release them together (with ``in_parent`` too), collect their lists."""
+    ctx = multiprocessing.get_context("spawn")  # fork would copy this process's connections
+    start, out = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=target, args=(*a, start, out)) for a in args]
+    for p in procs:
+        p.start()
+    time.sleep(1.0)  # let the children import and connect, so they really start together
+    start.set()
+    results = [in_parent()]
+    reports = [out.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(30)
+    out.close()
+    out.join_thread()
+    assert [error for status, error in reports if status != "ok"] == []
+    return results + [result for _, result in reports]
+
+
+@pytest.mark.slow
+def test_concurrent_registrations_get_distinct_consecutive_versions(backend: Backend) -> None:
+    processes, threads, each = 3, 2, 5
+    handles = [backend.open() for _ in range(threads)]
+
+    def in_parent() -> list[int]:
+        got: list[list[int]] = [[] for _ in handles]
+
+        def work(k: int) -> None:
+            got[k] = [handles[k].add_model_version(model(description=f"t{k}")) for _ in range(each)]
+
+        workers = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        return [v for g in got for v in g]
+
+    args = [(backend.kind, backend.location, backend.project(), each) for _ in range(processes)]
+    results = _race(_register_many, args, in_parent)
+    allocated = sorted(v for r in results for v in r)
+    assert allocated == list(range(1, (processes + threads) * each + 1))
+    assert [m.version for m in handles[0].model_versions("eta")] == allocated
+    assert {m.artifact_path for m in handles[0].model_versions("eta")} == {f"eta/{v}/model.pkl" for v in allocated}
+
+
+@pytest.mark.slow
+def test_exactly_one_of_racing_processes_gets_the_lock(backend: Backend) -> None:
+    args = [(backend.kind, backend.location, backend.project(), f"host-{k}") for k in range(4)]
+    results = _race(_try_lock, args, lambda: [])
+    winners = [owner for r in results for owner in r]
+    assert len(winners) == 1
+    assert not backend.open().acquire_lock("materialize", "late", 60)
