@@ -49,7 +49,8 @@ class OfflineStoreSettings(_Section):
 
 
 class OnlineStoreSettings(_Section):
-    """The online store: ``sqlite:///path`` (embedded default) or ``redis://host:port/db``."""
+    """The online store: ``sqlite:///path`` (embedded default), ``redis://host:port/db`` or
+    ``redis+cluster://host:port[,host:port...]`` (Redis Cluster)."""
 
     url: str = "sqlite:///data/online.db"
 

@@ -21,3 +21,26 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory):
 
     with started_or_fail(RedisServer(tmp_path_factory.mktemp("redis")), RedisServerMissing) as server:
         yield server.url
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory):
+    """A private 3-primary Redis Cluster started for this test session."""
+    from tests.integration.redis_cluster import RedisCluster
+    from tests.integration.redis_server import RedisServerMissing
+
+    cluster = RedisCluster(tmp_path_factory.mktemp("redis-cluster"), nodes=3)
+    try:
+        cluster.start()
+    except RedisServerMissing as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(redis_cluster) -> str:
+    """``redis+cluster://`` URL of the session's private Redis Cluster."""
+    return redis_cluster.url

@@ -5,7 +5,8 @@ only when the incoming (event_us, created_us) is not older than the stored pair,
 lexicographically, and the check and the write are one atomic step. So batch materialization,
 pushes and stream ingestion can write concurrently and replays are harmless.
 
-Implementations: ``RedisOnlineStore`` (production), ``SQLiteOnlineStore`` (embedded default).
+Implementations: ``RedisOnlineStore`` and ``RedisClusterOnlineStore`` (production), ``SQLiteOnlineStore``
+(embedded default).
 They pass one shared contract suite (``tests/contracts``).
 """
 

@@ -2,6 +2,7 @@
 
 Accepted URLs:
   * ``redis://host:port/db``, ``rediss://...`` (TLS), ``unix:///path/to/redis.sock`` → ``RedisOnlineStore``
+  * ``redis+cluster://host:port[,host:port...]``, ``rediss+cluster://...`` → ``RedisClusterOnlineStore``
   * ``sqlite:///relative/path.db`` (resolved against the repo directory) or
     ``sqlite:////absolute/path.db`` → ``SQLiteOnlineStore``; missing parent directories are created.
 
@@ -18,7 +19,7 @@ from pitstop.online.base import OnlineStore
 
 __all__ = ["ACCEPTED_SCHEMES", "open_online_store"]
 
-ACCEPTED_SCHEMES = ("redis://", "rediss://", "unix://", "sqlite:///")
+ACCEPTED_SCHEMES = ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://", "sqlite:///")
 _SQLITE = "sqlite:///"
 
 
@@ -34,8 +35,9 @@ def open_online_store(url: str, project: str, base_dir: Path) -> OnlineStore:
         ConfigError: the URL has another scheme, names no SQLite file, or needs the missing ``redis`` package.
         OnlineStoreError: the store cannot be opened (e.g. the SQLite file is not writable).
     """
-    if url.startswith(("redis://", "rediss://", "unix://")):
+    if url.startswith(("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")):
         try:
+            from pitstop.online.redis_cluster_store import CLUSTER_SCHEMES, RedisClusterOnlineStore
             from pitstop.online.redis_store import RedisOnlineStore, redact_url
         except ModuleNotFoundError as exc:
             if exc.name != "redis":
@@ -46,6 +48,8 @@ def open_online_store(url: str, project: str, base_dir: Path) -> OnlineStore:
             ) from None
         if url.startswith("unix://") and len(url) <= len("unix://"):
             raise ConfigError(f"online store URL {redact_url(url)!r} names no socket path")
+        if url.startswith(CLUSTER_SCHEMES):
+            return RedisClusterOnlineStore(url, project)
         return RedisOnlineStore(url, project)
     if url.startswith(_SQLITE):
         rest = url[len(_SQLITE) :]

@@ -14,7 +14,7 @@ Invariants:
   * Every Redis failure surfaces as ``OnlineStoreError`` naming the URL (password redacted).
 
 Script calls declare their keys in KEYS, but one call spans many hash slots, so this class targets
-standalone Redis (or a proxy); a Cluster client would group each call's keys by slot first.
+standalone Redis (or a proxy); ``RedisClusterOnlineStore`` cuts calls at slot boundaries instead.
 """
 
 from __future__ import annotations
@@ -176,27 +176,11 @@ class RedisOnlineStore:
         view = batch.view
         values = batch.values.slice(start, stop - start)
         records = layout_for(view.features).encode(values, batch.event_us[start:stop], batch.created_us[start:stop])
-        keys, key_bounds = _bulk_strings(redis_key_array(self.project, batch.keys.slice(start, stop - start), view.join_keys))
-        field = _bulk(view.name.encode())
-        offsets = records.offsets
+        keys = redis_key_array(self.project, batch.keys.slice(start, stop - start), view.join_keys)
         n = stop - start
-        for a in range(0, n, self._script_batch):
-            b = min(a + self._script_batch, n)
-            data = records.data[int(offsets[a]) : int(offsets[b])]
-            if records.width is not None:
-                width, ends = str(records.width).encode(), b""
-            else:
-                width, ends = b"", (offsets[a + 1 : b + 1] - offsets[a]).astype(">u4").tobytes()
-            head = b"*%d\r\n$7\r\nEVALSHA\r\n$40\r\n%s\r\n%s" % (b - a + 7, _SHA_BYTES, _bulk(b"%d" % (b - a)))
-            pieces = [
-                head,
-                keys[int(key_bounds[a]) : int(key_bounds[b])],
-                field,
-                b"$%d\r\n" % len(data), data, b"\r\n",
-                _bulk(width),
-                _bulk(ends),
-            ]
-            yield _ScriptCall(pieces, b - a)
+        ranges = [(a, min(a + self._script_batch, n)) for a in range(0, n, self._script_batch)]
+        for _, call in guard_calls(records, keys, view.name, ranges):
+            yield call
 
     def _stream(self, chunks: Iterator[list[_ScriptCall]]) -> tuple[WriteResult, list[_ScriptCall]]:
         """Send chunks over one connection, reading a chunk's replies only after sending the next.
@@ -260,6 +244,7 @@ class RedisOnlineStore:
         for name, (schema, _) in views.items():
             groups.setdefault(tuple(sorted(schema.join_keys)), []).append(name)
         commands: list[bytes] = []  # packed HMGETs, sent together
+        command_keys: list[bytes] = []
         slots: dict[tuple[str, ...], list[int]] = {}
         for join_keys, names in groups.items():
             head = b"*%d\r\n$5\r\nHMGET\r\n" % (len(names) + 2)
@@ -271,9 +256,10 @@ class RedisOnlineStore:
                 if slot is None:
                     slot = index[key] = len(commands)
                     commands.append(head + _bulk(key) + fields)
+                    command_keys.append(key)
                 row_slots.append(slot)
             slots[join_keys] = row_slots
-        replies = self._round_trip(b"".join(commands), len(commands), "read")
+        replies = self._round_trip(commands, command_keys, "read")
         for reply in replies:
             if isinstance(reply, Exception):
                 raise OnlineStoreError(f"Redis online store at {self._shown_url}: read failed: {reply}")
@@ -287,11 +273,13 @@ class RedisOnlineStore:
                 out[name] = ViewResult(found=decoded.found, event_us=decoded.event_us, values=decoded.values)
         return out
 
-    def _round_trip(self, packed: bytes, count: int, what: str) -> list[Any]:
-        """Send ``count`` packed commands at once and read their replies (errors as exception objects).
+    def _round_trip(self, commands: list[bytes], keys: list[bytes], what: str) -> list[Any]:
+        """Send packed commands at once and read their replies in order (errors as exception objects).
 
-        Packing by hand skips redis-py's per-argument encoding, which dominated small reads.
+        ``keys[i]`` is the key ``commands[i]`` touches (a Cluster store routes by it). Packing by
+        hand skips redis-py's per-argument encoding, which dominated small reads.
         """
+        packed, count = b"".join(commands), len(commands)
         pool = self._client.connection_pool
         replies: list[Any] = []
         with self._redis_errors(what):
@@ -352,6 +340,34 @@ class _ScriptCall:
 
     pieces: list[Any]
     entities: int
+
+
+def guard_calls(
+    records: Any, keys: pa.Array, view_name: str, ranges: list[tuple[int, int]]
+) -> Iterator[tuple[int, _ScriptCall]]:
+    """One packed guard-script EVALSHA per ``(a, b)`` row range of ``records``/``keys``, with ``a``.
+
+    ``records`` is the codec's encoding of the rows; ``keys`` their Redis keys (Arrow strings).
+    """
+    key_data, key_bounds = _bulk_strings(keys)
+    field = _bulk(view_name.encode())
+    offsets = records.offsets
+    for a, b in ranges:
+        data = records.data[int(offsets[a]) : int(offsets[b])]
+        if records.width is not None:
+            width, ends = str(records.width).encode(), b""
+        else:
+            width, ends = b"", (offsets[a + 1 : b + 1] - offsets[a]).astype(">u4").tobytes()
+        head = b"*%d\r\n$7\r\nEVALSHA\r\n$40\r\n%s\r\n%s" % (b - a + 7, _SHA_BYTES, _bulk(b"%d" % (b - a)))
+        pieces = [
+            head,
+            key_data[int(key_bounds[a]) : int(key_bounds[b])],
+            field,
+            b"$%d\r\n" % len(data), data, b"\r\n",
+            _bulk(width),
+            _bulk(ends),
+        ]
+        yield a, _ScriptCall(pieces, b - a)
 
 
 def _bulk(value: bytes) -> bytes:

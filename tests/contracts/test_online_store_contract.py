@@ -54,9 +54,14 @@ class Backend:
     base_dir: Path
 
 
-@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.integration)])
+@pytest.fixture(params=[
+    "sqlite",
+    pytest.param("redis", marks=pytest.mark.integration),
+    pytest.param("redis-cluster", marks=pytest.mark.integration),
+])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    url = "sqlite:///online.db" if request.param == "sqlite" else request.getfixturevalue("redis_url")
+    fixture = {"sqlite": None, "redis": "redis_url", "redis-cluster": "redis_cluster_url"}[request.param]
+    url = "sqlite:///online.db" if fixture is None else request.getfixturevalue(fixture)
     return Backend(url, tmp_path)
 
 

@@ -1,4 +1,4 @@
-"""Materialization, online reads and push against a real Redis (a private redis-server)."""
+"""Materialization, online reads and push against a real Redis: a private redis-server and a private 3-node Cluster."""
 
 from __future__ import annotations
 
@@ -18,8 +18,14 @@ pytestmark = pytest.mark.integration
 REFS = ["stats:rate", "stats:trips", "stats:city", "forever:signup"]
 
 
-def test_materialize_and_read_through_redis(tmp_path: Path, redis_url: str) -> None:
-    store = make_repo(tmp_path, redis_url)
+@pytest.fixture(params=["redis_url", "redis_cluster_url"], ids=["redis", "redis-cluster"])
+def online_url(request: pytest.FixtureRequest) -> str:
+    """The online store URL: standalone Redis, then Redis Cluster (same tests, same expectations)."""
+    return request.getfixturevalue(request.param)
+
+
+def test_materialize_and_read_through_redis(tmp_path: Path, online_url: str) -> None:
+    store = make_repo(tmp_path, online_url)
     now = now_hour()
     outcomes = {o.view: o.rows for o in store.materialize(now - timedelta(days=500), now + timedelta(hours=1))}
     assert outcomes == {"stats": 3, "pushed": 0, "forever": 2}
@@ -33,11 +39,11 @@ def test_materialize_and_read_through_redis(tmp_path: Path, redis_url: str) -> N
     assert online(store, [1, 2, 3, 4], REFS) == got
 
 
-def test_incremental_failure_then_rerun_matches_uninterrupted_run_on_redis(tmp_path: Path, redis_url: str) -> None:
+def test_incremental_failure_then_rerun_matches_uninterrupted_run_on_redis(tmp_path: Path, online_url: str) -> None:
     end = now_hour() + timedelta(hours=1)
-    clean = make_repo(tmp_path / "clean", redis_url)
+    clean = make_repo(tmp_path / "clean", online_url)
     clean.materialize_incremental(end)
-    broken = make_repo(tmp_path / "broken", redis_url)
+    broken = make_repo(tmp_path / "broken", online_url)
     broken._online = FailingOnce(broken.online, fail_on=1)
     with pytest.raises(MaterializationError):
         broken.materialize_incremental(end)
@@ -46,8 +52,8 @@ def test_incremental_failure_then_rerun_matches_uninterrupted_run_on_redis(tmp_p
     assert online(broken, [1, 2, 3], REFS) == online(clean, [1, 2, 3], REFS)
 
 
-def test_batch_materialization_never_clobbers_a_newer_pushed_value(tmp_path: Path, redis_url: str) -> None:
-    store = make_repo(tmp_path, redis_url)
+def test_batch_materialization_never_clobbers_a_newer_pushed_value(tmp_path: Path, online_url: str) -> None:
+    store = make_repo(tmp_path, online_url)
     now = now_hour()
     newer = pd.DataFrame({"driver_id": [1], "event_timestamp": [now + timedelta(minutes=1)], "created": [now],
                           "rate": [0.99], "trips": [99], "city": ["fresh"]})
@@ -58,8 +64,8 @@ def test_batch_materialization_never_clobbers_a_newer_pushed_value(tmp_path: Pat
     assert online(store, [1], ["stats:rate"])["values"]["rate"] == [0.99]
 
 
-def test_apply_drops_online_values_of_a_retyped_view(tmp_path: Path, redis_url: str) -> None:
-    store = make_repo(tmp_path, redis_url)
+def test_apply_drops_online_values_of_a_retyped_view(tmp_path: Path, online_url: str) -> None:
+    store = make_repo(tmp_path, online_url)
     now = now_hour()
     store.materialize(now - timedelta(days=500), now + timedelta(hours=1), views=["forever"])
     assert online(store, [1], ["forever:signup"])["values"]["signup"] == [2019]
