@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from pitstop import FeatureStore
 from pitstop.errors import MaterializationError
 from pitstop.push import latest_per_key
 from tests.support.online_repo import make_repo, now_hour
@@ -24,8 +26,26 @@ def online_url(request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue(request.param)
 
 
-def test_materialize_and_read_through_redis(tmp_path: Path, online_url: str) -> None:
-    store = make_repo(tmp_path, online_url)
+@pytest.fixture
+def repo(online_url: str) -> Iterator[Callable[[Path], FeatureStore]]:
+    """Builds example repos on the online store, closing their connections after the test.
+
+    A cluster client left to the garbage collector closes its sockets in an arbitrary order,
+    which Python reports as unclosed-socket warnings (errors under this suite's settings).
+    """
+    opened: list[FeatureStore] = []
+
+    def make(root: Path) -> FeatureStore:
+        opened.append(make_repo(root, online_url))
+        return opened[-1]
+
+    yield make
+    for store in opened:
+        store.close()
+
+
+def test_materialize_and_read_through_redis(tmp_path: Path, repo: Callable[[Path], FeatureStore]) -> None:
+    store = repo(tmp_path)
     now = now_hour()
     outcomes = {o.view: o.rows for o in store.materialize(now - timedelta(days=500), now + timedelta(hours=1))}
     assert outcomes == {"stats": 3, "pushed": 0, "forever": 2}
@@ -39,11 +59,11 @@ def test_materialize_and_read_through_redis(tmp_path: Path, online_url: str) -> 
     assert online(store, [1, 2, 3, 4], REFS) == got
 
 
-def test_incremental_failure_then_rerun_matches_uninterrupted_run_on_redis(tmp_path: Path, online_url: str) -> None:
+def test_incremental_failure_then_rerun_matches_uninterrupted_run_on_redis(tmp_path: Path, repo: Callable[[Path], FeatureStore]) -> None:
     end = now_hour() + timedelta(hours=1)
-    clean = make_repo(tmp_path / "clean", online_url)
+    clean = repo(tmp_path / "clean")
     clean.materialize_incremental(end)
-    broken = make_repo(tmp_path / "broken", online_url)
+    broken = repo(tmp_path / "broken")
     broken._online = FailingOnce(broken.online, fail_on=1)
     with pytest.raises(MaterializationError):
         broken.materialize_incremental(end)
@@ -52,8 +72,8 @@ def test_incremental_failure_then_rerun_matches_uninterrupted_run_on_redis(tmp_p
     assert online(broken, [1, 2, 3], REFS) == online(clean, [1, 2, 3], REFS)
 
 
-def test_batch_materialization_never_clobbers_a_newer_pushed_value(tmp_path: Path, online_url: str) -> None:
-    store = make_repo(tmp_path, online_url)
+def test_batch_materialization_never_clobbers_a_newer_pushed_value(tmp_path: Path, repo: Callable[[Path], FeatureStore]) -> None:
+    store = repo(tmp_path)
     now = now_hour()
     newer = pd.DataFrame({"driver_id": [1], "event_timestamp": [now + timedelta(minutes=1)], "created": [now],
                           "rate": [0.99], "trips": [99], "city": ["fresh"]})
@@ -64,8 +84,8 @@ def test_batch_materialization_never_clobbers_a_newer_pushed_value(tmp_path: Pat
     assert online(store, [1], ["stats:rate"])["values"]["rate"] == [0.99]
 
 
-def test_apply_drops_online_values_of_a_retyped_view(tmp_path: Path, online_url: str) -> None:
-    store = make_repo(tmp_path, online_url)
+def test_apply_drops_online_values_of_a_retyped_view(tmp_path: Path, repo: Callable[[Path], FeatureStore]) -> None:
+    store = repo(tmp_path)
     now = now_hour()
     store.materialize(now - timedelta(days=500), now + timedelta(hours=1), views=["forever"])
     assert online(store, [1], ["forever:signup"])["values"]["signup"] == [2019]
