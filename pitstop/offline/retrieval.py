@@ -107,11 +107,20 @@ def build_training_set(
                 inputs[feat] = found[resolved.views[view_name].aliases[feat]]
         for fld in osel.view.request_fields:
             inputs[fld.name] = entity.column(fld.name)
-        frame = pa.table(inputs).to_pandas() if inputs else pd.DataFrame(index=range(n))
-        out = osel.view.transform(frame)
         dtypes = {f.name: f.dtype for f in osel.view.features}
+        if osel.view.mode == "python":
+            columns = osel.view.transform_columns({k: v.to_pylist() for k, v in inputs.items()}, n)
+            out = {feat: pa.array(columns[feat], from_pandas=True) for feat in osel.features}
+        else:
+            frame = pa.table(inputs).to_pandas() if inputs else pd.DataFrame(index=range(n))
+            result_frame = osel.view.transform(frame)
+            out = {feat: pa.array(result_frame[feat], from_pandas=True) for feat in osel.features}
         for feat in osel.features:
-            found[osel.aliases[feat]] = pa.chunked_array([pa.array(out[feat], from_pandas=True).cast(dtypes[feat].to_arrow())])
+            try:
+                column = out[feat].cast(dtypes[feat].to_arrow())
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+                raise osel.view.error(f"udf output {feat!r} cannot be read as {dtypes[feat]}: {exc}") from exc
+            found[osel.aliases[feat]] = pa.chunked_array([column])
     result = entity
     for name in resolved.output_names:
         result = result.append_column(name, found[name])

@@ -148,10 +148,10 @@ def read_online_features(online: OnlineStore, resolved: ResolvedFeatures, entity
                 worst = [w if w != PRESENT else s for w, s in zip(worst, statuses[col], strict=True)]
         for fld in osel.view.request_fields:
             inputs[fld.name] = cols[fld.name]
-        out = osel.view.transform(pd.DataFrame(inputs))
+        out = osel.view.transform_columns(inputs, n)
         for feat in osel.features:
             name = osel.aliases[feat]
-            values[name] = [None if pd.isna(v) else v for v in out[feat].tolist()]
+            values[name] = out[feat]
             statuses[name] = worst
             stamps[name] = None
     names = keys + resolved.output_names

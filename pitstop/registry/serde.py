@@ -73,6 +73,8 @@ def to_spec(obj: Definition) -> dict[str, Any]:
         spec = {"name": obj.name, "sources": [_selection(s) for s in obj.sources], "schema": _fields(obj.schema_),
                 "udf_source": obj.udf_source, "description": obj.description, "tags": dict(obj.tags),
                 "udf_pickle": base64.b64encode(cloudpickle.dumps(obj.udf)).decode()}
+        if obj.mode != "pandas":  # only when set, so specs applied before modes existed do not show a change
+            spec["mode"] = obj.mode
     elif isinstance(obj, FeatureService):
         spec = {"name": obj.name, "features": [_selection(s) for s in obj.features],
                 "description": obj.description, "tags": dict(obj.tags)}
@@ -132,6 +134,7 @@ def from_specs(specs: dict[str, dict[str, dict[str, Any]]]) -> RepoContents:
         c.on_demand[name] = OnDemandFeatureView(
             name, sources=[pick(x) for x in s["sources"]], schema=_mk_fields(s["schema"]),
             udf=cloudpickle.loads(base64.b64decode(s["udf_pickle"])), udf_source=s["udf_source"],
+            mode=s.get("mode", "pandas"),
             description=s["description"], tags=s["tags"], **loc(s))
     for name, s in specs.get("feature service", {}).items():
         c.services[name] = FeatureService(name, features=[pick(x) for x in s["features"]],
