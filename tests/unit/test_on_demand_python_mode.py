@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pitstop import FeatureStore, Field, Float64, RequestSource, String, on_demand_feature_view
+from pitstop import FeatureStore, Field, Float64, RequestSource, on_demand_feature_view
 from pitstop.definitions.on_demand import OnDemandFeatureView
 from pitstop.errors import DefinitionError
 from tests.support.online_repo import make_repo, now_hour
