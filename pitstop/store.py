@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,7 @@ from pitstop.errors import PitstopError, RetrievalError
 from pitstop.log import get_logger
 from pitstop.materialize import RowsProgress, ViewOutcome
 from pitstop.offline.base import OfflineEngine, Progress
+from pitstop.offline.compaction import CompactionOutcome
 from pitstop.offline.duckdb_engine import DuckDBOfflineEngine
 from pitstop.offline.job import RetrievalJob
 from pitstop.offline.retrieval import build_training_set
@@ -286,6 +288,28 @@ class FeatureStore:
         chosen = mat.select_views(self.definitions().views, views)
         return mat.run(connect=self.offline.connect, online=self.online, registry=self.registry, views=chosen,  # type: ignore[attr-defined]
                        root=self.settings.offline_root, end=end or datetime.now(UTC), progress=progress)
+
+    def compact_offline(self, sources: list[str] | None = None, *, min_age: timedelta = timedelta(hours=1),
+                        dry_run: bool = False, progress: Callable[[str, int, int], None] | None = None,
+                        ) -> list[CompactionOutcome]:
+        """Merge the small Parquet files streaming and push appended to each Kafka/Push source's folder.
+
+        Per directory, every ``part-*``/``compacted-*`` file older than ``min_age`` becomes one
+        ``compacted-*`` file; see ``pitstop.offline.compaction`` for the safety rules.
+
+        Args:
+            sources: Kafka or Push source names (default: all of them).
+            min_age: files modified more recently are left alone.
+            dry_run: only count what would be merged.
+
+        Raises:
+            OfflineStoreError: an unknown or non-appendable source, or an unreadable/unwritable file.
+        """
+        from pitstop.offline.compaction import compact_folder, compaction_targets
+
+        targets = compaction_targets(self.definitions().sources, self.settings.offline_root, sources)
+        return [compact_folder(name, folder, min_age=min_age, dry_run=dry_run, progress=progress)
+                for name, folder in targets.items()]
 
     def get_online_features(
         self,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -114,3 +114,42 @@ def schedule(ctx: Context, cron: str, views: tuple[str, ...], max_runs: int | No
                               max_retries=retries)
         scheduler.install_signal_handlers()
         scheduler.serve_forever(max_runs=max_runs)
+
+
+@click.command()
+@click.option("--source", "-s", "sources", multiple=True, help="Only this Kafka or Push source (repeatable).")
+@click.option("--min-age", default="1h", show_default=True,
+              help="Leave files modified more recently alone (e.g. 30m, 1h, 2d).")
+@click.option("--dry-run", is_flag=True, help="Only report what would be merged.")
+@pass_ctx
+def compact(ctx: Context, sources: tuple[str, ...], min_age: str, dry_run: bool) -> None:
+    """Merge the small Parquet files streaming and push appended to offline folders (one per directory)."""
+    age = _parse_age(min_age)
+    with ctx.store() as store, render.progress_bar(not ctx.json) as progress:
+        outcomes = store.compact_offline(list(sources) or None, min_age=age, dry_run=dry_run, progress=progress)
+    if ctx.json:
+        render.emit_json([{"source": o.source, "folder": str(o.folder), "directories": o.directories,
+                           "files_before": o.files_before, "files_after": o.files_after, "rows": o.rows,
+                           "bytes_before": o.bytes_before, "bytes_after": o.bytes_after,
+                           "seconds": round(o.seconds, 3), "skipped": o.skipped, "dry_run": dry_run} for o in outcomes])
+        return
+    rows = [[o.source, str(o.folder), f"{o.directories:,}", f"{o.files_before:,} -> {o.files_after:,}", f"{o.rows:,}",
+             "" if dry_run else f"{o.bytes_before / 1e6:,.1f} -> {o.bytes_after / 1e6:,.1f}", f"{o.seconds:.2f}"]
+            for o in outcomes]
+    render.table("would compact (dry run)" if dry_run else "compacted",
+                 ["source", "folder", "directories", "files", "rows", "MB", "seconds"], rows)
+    for o in outcomes:
+        for line in o.skipped:
+            render.error(f"left in place: {line}")
+
+
+def _parse_age(value: str) -> timedelta:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    text = value.strip().lower()
+    try:
+        amount = float(text[:-1]) if text and text[-1] in units else float(text)
+    except ValueError:
+        amount = -1.0
+    if amount < 0:
+        raise click.BadParameter(f"{value!r} is not an age like 30m, 1h or 2d", param_hint="--min-age")
+    return timedelta(seconds=amount * units.get(text[-1], 1))
