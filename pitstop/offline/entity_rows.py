@@ -42,7 +42,10 @@ def to_arrow_table(entity_df: Any, run_sql: Any) -> pa.Table:
 
 
 def epoch_us(column: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
-    """Microseconds since the epoch, UTC; naive timestamps are taken as UTC, strings are parsed."""
+    """Microseconds since the epoch, UTC; naive timestamps are taken as UTC, strings are parsed.
+
+    pitstop keeps microseconds: finer nanosecond timestamps (pandas' default unit) are truncated.
+    """
     typ = column.type
     if pa.types.is_string(typ) or pa.types.is_large_string(typ):
         try:
@@ -55,4 +58,4 @@ def epoch_us(column: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
         typ = column.type
     if not pa.types.is_timestamp(typ):
         raise RetrievalError(f"entity rows column {name!r} must hold timestamps, not {typ}")
-    return pc.cast(pc.cast(column, pa.timestamp("us", tz=typ.tz)), pa.int64())
+    return pc.cast(pc.cast(column, pa.timestamp("us", tz=typ.tz), safe=False), pa.int64())

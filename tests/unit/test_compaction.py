@@ -151,3 +151,13 @@ def test_cli_compact_prints_json_and_rejects_a_bad_age(repo) -> None:
     assert report["source"] == "speed_push" and report["files_before"] == 15 and report["files_after"] == 2
     bad = runner.invoke(cli, ["--repo", str(root), "compact", "--min-age", "soon"])
     assert bad.exit_code != 0 and "'soon' is not an age like 30m, 1h or 2d" in bad.output
+
+
+def test_entity_rows_with_nanosecond_times_are_truncated_to_microseconds(repo) -> None:
+    store, _ = repo
+    now = now_hour()
+    entity = pd.DataFrame({"driver_id": [0, 1],
+                           "event_timestamp": pd.Series([now + timedelta(minutes=1)] * 2, dtype="datetime64[ns, UTC]")
+                           + pd.to_timedelta([1, 999], unit="ns")})
+    frame = store.get_historical_features(entity, ["pushed:speed"]).to_pandas()
+    assert frame["speed"].notna().all()
