@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pitstop.definitions import FeatureService
-from pitstop.errors import PitstopError, RetrievalError
+from pitstop.errors import OfflineStoreError, PitstopError, RetrievalError
 from pitstop.log import get_logger
 from pitstop.materialize import RowsProgress, ViewOutcome
 from pitstop.offline.base import OfflineEngine, Progress
@@ -38,6 +38,13 @@ log = get_logger(__name__)
 
 REFRESH_SECONDS = 1.0
 """How often a FeatureStore checks whether the registry changed (another process applied)."""
+VANISHED_FILE_ATTEMPTS = 3
+"""Training-set attempts when source files disappear mid-read (compaction swapped them)."""
+
+
+def _is_vanished_file(exc: Exception) -> bool:
+    text = str(exc)
+    return isinstance(exc, FileNotFoundError) or "No such file" in text or "No files found" in text
 
 
 class FeatureStore:
@@ -254,9 +261,18 @@ class FeatureStore:
                            full_feature_names=full_feature_names)
 
         def run() -> Any:
-            return build_training_set(self.offline, contents, resolved, entity_df, root=self.settings.offline_root,
-                                      created_cutoff=created_cutoff, timestamp_column=timestamp_column,
-                                      progress=progress)
+            for attempt in range(1, VANISHED_FILE_ATTEMPTS + 1):
+                try:
+                    return build_training_set(self.offline, contents, resolved, entity_df,
+                                              root=self.settings.offline_root, created_cutoff=created_cutoff,
+                                              timestamp_column=timestamp_column, progress=progress)
+                except (FileNotFoundError, OfflineStoreError) as exc:
+                    # `pitstop compact` may replace a folder's files while they are read: list them again.
+                    if attempt == VANISHED_FILE_ATTEMPTS or not _is_vanished_file(exc):
+                        raise
+                    log.warning("a source file vanished while the training set was read (compaction?); "
+                                "listing the files again (attempt %d): %s", attempt + 1, exc)
+            raise AssertionError("unreachable")
 
         return RetrievalJob(run, resolved.output_names)
 

@@ -161,3 +161,23 @@ def test_entity_rows_with_nanosecond_times_are_truncated_to_microseconds(repo) -
                            + pd.to_timedelta([1, 999], unit="ns")})
     frame = store.get_historical_features(entity, ["pushed:speed"]).to_pandas()
     assert frame["speed"].notna().all()
+
+
+def test_a_training_set_survives_compaction_swapping_its_files_mid_read(repo, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pitstop.offline.duckdb_engine as engine
+
+    store, folder = repo
+    before = training_set(store)
+    real_gather = engine.gather
+    swaps = {"n": 0}
+
+    def compact_then_gather(view, aliases, fid):
+        if swaps["n"] == 0 and view.name == "pushed":  # row ids were computed over the old files
+            swaps["n"] += 1
+            store.compact_offline(min_age=timedelta(hours=1))
+        return real_gather(view, aliases, fid)
+
+    monkeypatch.setattr(engine, "gather", compact_then_gather)
+    after = training_set(store)
+    assert swaps["n"] == 1 and any(p.name.startswith("compacted-") for p in folder.iterdir())
+    pd.testing.assert_frame_equal(after, before)
