@@ -53,6 +53,9 @@ class OnlineStoreSettings(_Section):
     ``redis+cluster://host:port[,host:port...]`` (Redis Cluster)."""
 
     url: str = "sqlite:///data/online.db"
+    key_ttl_seconds: float | None = Field(default=None, gt=0)
+    """Redis only: an entity's values expire this long after its last accepted write (of any view),
+    so entities that stop receiving data stop holding memory; default: never."""
 
 
 class KafkaSettings(_Section):

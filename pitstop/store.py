@@ -94,7 +94,8 @@ class FeatureStore:
         if self._online is None:
             from pitstop.online.factory import open_online_store
 
-            self._online = open_online_store(self.settings.online_store.url, self.settings.project, self.repo_path)
+            self._online = open_online_store(self.settings.online_store.url, self.settings.project, self.repo_path,
+                                             key_ttl_seconds=self.settings.online_store.key_ttl_seconds)
         return self._online
 
     @property

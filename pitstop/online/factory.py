@@ -23,13 +23,14 @@ ACCEPTED_SCHEMES = ("redis://", "rediss://", "unix://", "redis+cluster://", "red
 _SQLITE = "sqlite:///"
 
 
-def open_online_store(url: str, project: str, base_dir: Path) -> OnlineStore:
+def open_online_store(url: str, project: str, base_dir: Path, *, key_ttl_seconds: float | None = None) -> OnlineStore:
     """The online store for ``url``, scoped to ``project``.
 
     Args:
         url: the store URL (see the module docstring).
         project: the feature-repo project (prefixes keys / selects rows).
         base_dir: directory that relative SQLite paths are resolved against (the repo directory).
+        key_ttl_seconds: Redis only: entity keys expire this long after their last accepted write.
 
     Raises:
         ConfigError: the URL has another scheme, names no SQLite file, or needs the missing ``redis`` package.
@@ -49,9 +50,14 @@ def open_online_store(url: str, project: str, base_dir: Path) -> OnlineStore:
         if url.startswith("unix://") and len(url) <= len("unix://"):
             raise ConfigError(f"online store URL {redact_url(url)!r} names no socket path")
         if url.startswith(CLUSTER_SCHEMES):
-            return RedisClusterOnlineStore(url, project)
-        return RedisOnlineStore(url, project)
+            return RedisClusterOnlineStore(url, project, key_ttl_seconds=key_ttl_seconds)
+        return RedisOnlineStore(url, project, key_ttl_seconds=key_ttl_seconds)
     if url.startswith(_SQLITE):
+        if key_ttl_seconds is not None:
+            raise ConfigError(
+                "online_store.key_ttl_seconds applies to Redis only; the SQLite store keeps values until "
+                "their view is deleted (unset key_ttl_seconds, or use a redis:// URL)"
+            )
         rest = url[len(_SQLITE) :]
         if not rest or rest.endswith("/"):
             raise ConfigError(f"online store URL {url!r} names no database file (e.g. sqlite:///data/online.db)")

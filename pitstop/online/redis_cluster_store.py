@@ -46,7 +46,7 @@ from pitstop.online.base import WriteBatch, WriteResult
 from pitstop.online.codec import layout_for
 from pitstop.online.hash_slots import hash_slots, key_slot
 from pitstop.online.keys import project_prefix, redis_key_array
-from pitstop.online.redis_store import GUARD_SCRIPT, RedisOnlineStore, guard_calls, redact_url
+from pitstop.online.redis_store import GUARD_SCRIPT, RedisOnlineStore, guard_calls, key_ttl_ms, redact_url
 
 __all__ = ["CLUSTER_SCHEMES", "ClusterURL", "RedisClusterOnlineStore", "parse_cluster_url"]
 
@@ -151,6 +151,7 @@ class RedisClusterOnlineStore(RedisOnlineStore):
         script_batch: most entities per guard-script call.
         pipeline_entities: entities per pipeline chunk when writing.
         routing_attempts: rounds of re-sending after MOVED / ASK / TRYAGAIN / lost connections.
+        key_ttl_seconds: as ``RedisOnlineStore``'s: written keys expire this long after their last write.
 
     The cluster is contacted on first use, not here, so a store can be opened while Redis starts.
     """
@@ -164,10 +165,12 @@ class RedisClusterOnlineStore(RedisOnlineStore):
         script_batch: int = 1000,
         pipeline_entities: int = 20_000,
         routing_attempts: int = 6,
+        key_ttl_seconds: float | None = None,
     ) -> None:
         self.url = url
         self.project = project
         self._shown_url = redact_url(url)
+        self._key_ttl_ms = key_ttl_ms(key_ttl_seconds)
         self._parsed = parse_cluster_url(url)
         self._socket_timeout = socket_timeout
         self._script_batch = script_batch
@@ -282,7 +285,7 @@ class RedisClusterOnlineStore(RedisOnlineStore):
                 local = [(a - lo, b - lo) for a, b in group]
                 yield [
                     _Command(int(slots[lo + a]), call.pieces, call.entities)
-                    for a, call in guard_calls(records, keys.slice(lo, hi - lo), view.name, local)
+                    for a, call in guard_calls(records, keys.slice(lo, hi - lo), view.name, local, self._key_ttl_ms)
                 ]
 
     # ------------------------------------------------------------------- reads

@@ -43,10 +43,11 @@ from pitstop.online.keys import project_prefix, redis_key_array, redis_keys
 __all__ = ["RedisOnlineStore", "redact_url"]
 
 GUARD_SCRIPT = """
--- pitstop write guard v1. KEYS[i]: entity hash. ARGV[1]: field (view name);
+-- pitstop write guard v2. KEYS[i]: entity hash. ARGV[1]: field (view name);
 -- ARGV[2]: records back to back; ARGV[3]: record width, or '' when ARGV[4] lists each record's
--- end (u32 big-endian, 1-based inclusive). Returns {written, stale}.
-local field, data, width, ends = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+-- end (u32 big-endian, 1-based inclusive); ARGV[5]: key ttl in ms, or '' for none (a written
+-- key's expiry restarts). Returns {written, stale}.
+local field, data, width, ends, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
 local written, stale, first = 0, 0, 1
 for i = 1, #KEYS do
   local last
@@ -65,6 +66,7 @@ for i = 1, #KEYS do
   end
   if take then
     redis.call('HSET', KEYS[i], field, rec)
+    if ttl then redis.call('PEXPIRE', KEYS[i], ttl) end
     written = written + 1
   else
     stale = stale + 1
@@ -95,6 +97,8 @@ class RedisOnlineStore:
             while one runs (~5 µs per entity).
         pipeline_entities: entities per pipeline chunk when writing (encoded, sent and
             acknowledged together).
+        key_ttl_seconds: when set, an entity's hash expires this long after its last accepted
+            write (of any view), so entities that stop receiving data stop holding memory.
     """
 
     def __init__(
@@ -105,10 +109,12 @@ class RedisOnlineStore:
         socket_timeout: float = 5.0,
         script_batch: int = 1000,
         pipeline_entities: int = 20_000,
+        key_ttl_seconds: float | None = None,
     ) -> None:
         self.url = url
         self.project = project
         self._shown_url = redact_url(url)
+        self._key_ttl_ms = key_ttl_ms(key_ttl_seconds)
         self._script_batch = script_batch
         self._pipeline_entities = pipeline_entities
         self._prefix = project_prefix(project)
@@ -179,7 +185,7 @@ class RedisOnlineStore:
         keys = redis_key_array(self.project, batch.keys.slice(start, stop - start), view.join_keys)
         n = stop - start
         ranges = [(a, min(a + self._script_batch, n)) for a in range(0, n, self._script_batch)]
-        for _, call in guard_calls(records, keys, view.name, ranges):
+        for _, call in guard_calls(records, keys, view.name, ranges, self._key_ttl_ms):
             yield call
 
     def _stream(self, chunks: Iterator[list[_ScriptCall]]) -> tuple[WriteResult, list[_ScriptCall]]:
@@ -343,14 +349,16 @@ class _ScriptCall:
 
 
 def guard_calls(
-    records: Any, keys: pa.Array, view_name: str, ranges: list[tuple[int, int]]
+    records: Any, keys: pa.Array, view_name: str, ranges: list[tuple[int, int]], key_ttl_ms: int | None = None
 ) -> Iterator[tuple[int, _ScriptCall]]:
     """One packed guard-script EVALSHA per ``(a, b)`` row range of ``records``/``keys``, with ``a``.
 
-    ``records`` is the codec's encoding of the rows; ``keys`` their Redis keys (Arrow strings).
+    ``records`` is the codec's encoding of the rows; ``keys`` their Redis keys (Arrow strings);
+    ``key_ttl_ms`` restarts each written key's expiry.
     """
     key_data, key_bounds = _bulk_strings(keys)
     field = _bulk(view_name.encode())
+    ttl = _bulk(b"" if key_ttl_ms is None else b"%d" % key_ttl_ms)
     offsets = records.offsets
     for a, b in ranges:
         data = records.data[int(offsets[a]) : int(offsets[b])]
@@ -358,7 +366,7 @@ def guard_calls(
             width, ends = str(records.width).encode(), b""
         else:
             width, ends = b"", (offsets[a + 1 : b + 1] - offsets[a]).astype(">u4").tobytes()
-        head = b"*%d\r\n$7\r\nEVALSHA\r\n$40\r\n%s\r\n%s" % (b - a + 7, _SHA_BYTES, _bulk(b"%d" % (b - a)))
+        head = b"*%d\r\n$7\r\nEVALSHA\r\n$40\r\n%s\r\n%s" % (b - a + 8, _SHA_BYTES, _bulk(b"%d" % (b - a)))
         pieces = [
             head,
             key_data[int(key_bounds[a]) : int(key_bounds[b])],
@@ -366,8 +374,22 @@ def guard_calls(
             b"$%d\r\n" % len(data), data, b"\r\n",
             _bulk(width),
             _bulk(ends),
+            ttl,
         ]
         yield a, _ScriptCall(pieces, b - a)
+
+
+def key_ttl_ms(seconds: float | None) -> int | None:
+    """``online_store.key_ttl_seconds`` as the whole milliseconds PEXPIRE takes (None: keys never expire).
+
+    Raises:
+        OnlineStoreError: the ttl is not positive.
+    """
+    if seconds is None:
+        return None
+    if not seconds > 0:
+        raise OnlineStoreError(f"key_ttl_seconds must be positive, got {seconds!r}")
+    return max(1, round(seconds * 1000))
 
 
 def _bulk(value: bytes) -> bytes:

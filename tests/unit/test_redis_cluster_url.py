@@ -68,3 +68,12 @@ def test_slots_of_a_sliced_array_and_of_many_blocks() -> None:
     got = hash_slots(keys, len(project_prefix("p")) + 1)
     sample = keys.cast(pa.binary()).to_pylist()[::997]
     assert got[::997].tolist() == [redis_key_slot(k) for k in sample]
+
+
+def test_a_key_ttl_is_refused_for_sqlite_and_must_be_positive(tmp_path) -> None:
+    from pitstop.online.redis_store import RedisOnlineStore
+
+    with pytest.raises(ConfigError, match="key_ttl_seconds applies to Redis only"):
+        open_online_store("sqlite:///online.db", "p", tmp_path, key_ttl_seconds=60)
+    with pytest.raises(OnlineStoreError, match="must be positive"):
+        RedisOnlineStore("redis://127.0.0.1:1/0", "p", key_ttl_seconds=0)

@@ -28,3 +28,12 @@ def test_unknown_keys_are_rejected_with_their_place(tmp_path: Path) -> None:
 def test_missing_file_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="pitstop init"):
         load_settings(tmp_path, environ={})
+
+
+def test_the_online_key_ttl_comes_from_the_environment_and_must_be_positive(tmp_path: Path) -> None:
+    (tmp_path / "pitstop.yaml").write_text("project: p\n")
+    s = load_settings(tmp_path, environ={"PITSTOP_ONLINE_STORE_KEY_TTL_SECONDS": "86400"})
+    assert s.online_store.key_ttl_seconds == 86400.0
+    assert load_settings(tmp_path, environ={}).online_store.key_ttl_seconds is None
+    with pytest.raises(ConfigError, match="key_ttl_seconds"):
+        load_settings(tmp_path, environ={"PITSTOP_ONLINE_STORE_KEY_TTL_SECONDS": "-5"})
