@@ -184,21 +184,21 @@ def test_a_rejected_command_is_an_online_store_error_and_the_store_keeps_working
 def test_keys_expire_after_their_last_accepted_write_when_a_key_ttl_is_set(
     redis_url: str, project: str, raw: redis.Redis
 ) -> None:
-    store = RedisOnlineStore(redis_url, project, key_ttl_seconds=0.4)
+    store = RedisOnlineStore(redis_url, project, key_ttl_seconds=1.0)
     plain = RedisOnlineStore(redis_url, project)
     try:
         key = {"driver_id": [1, 2]}
         store.write([batch(DRIVER, key, {"rate": [1.0, 2.0], "trips": [1, 2]}, [T0, T0])])
         redis_key = f"ps1:{project}:{{driver_id=i1}}"
-        assert 0 < raw.pttl(redis_key) <= 400
+        assert 0 < raw.pttl(redis_key) <= 1000
         plain.write([batch(DRIVER, {"driver_id": [3]}, {"rate": [3.0], "trips": [3]}, [T0])])
         assert raw.pttl(f"ps1:{project}:{{driver_id=i3}}") == -1  # no ttl configured: never expires
-        time.sleep(0.25)
+        time.sleep(0.6)
         # a newer write restarts driver 1's expiry; an older (refused) one does not touch driver 2's
         assert store.write([batch(DRIVER, key, {"rate": [5.0, 0.0], "trips": [5, 0]}, [T0 + 1, T0 - 1])]) == (
             WriteResult(1, 1)
         )
-        time.sleep(0.25)
+        time.sleep(0.6)  # driver 2 expired 1.0 s after the first write; driver 1 has ~0.4 s left
         got = read_one(store, DRIVER, {"driver_id": [1, 2, 3]})
         assert got.found == [True, False, True]
         assert got.values["trips"][0] == 5
