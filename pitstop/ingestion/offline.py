@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 from pitstop.definitions import ParquetSource
 from pitstop.errors import IngestError
+from pitstop.offline.append_folder import append_folder, fsync_path
 
 __all__ = ["RollingParquetWriter", "batch_folder"]
 
@@ -34,9 +35,8 @@ def batch_folder(source: ParquetSource, root: Path, stream_source: str) -> Path:
     Raises:
         IngestError: the batch source is one file or a glob (appends need a folder).
     """
-    path = Path(source.path).expanduser()
-    path = path if path.is_absolute() else root / path
-    if path.suffix == ".parquet" or any(ch in source.path for ch in "*?["):
+    path = append_folder(source, root)
+    if path is None:
         raise IngestError(f"Kafka source {stream_source!r}: its batch_source {source.name!r} path {source.path!r} "
                           "is a file or a glob; point it at a folder, which receives the streamed rows")
     return path
@@ -97,18 +97,10 @@ def _write_atomically(table: pa.Table, folder: Path, name: str) -> Path:
     tmp = folder / f".{name}.tmp"
     try:
         pq.write_table(table, tmp, compression="zstd")
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_path(tmp)
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_path(folder)
     return target

@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 
 from pitstop.definitions import KafkaSource, PushSource
 from pitstop.errors import OfflineStoreError
+from pitstop.offline.append_folder import append_folder, fsync_path
 
 __all__ = ["CompactionOutcome", "compact_folder", "compaction_targets"]
 
@@ -75,9 +76,8 @@ def compaction_targets(sources: dict[str, object], root: Path, names: list[str] 
     out: dict[str, Path] = {}
     for name in chosen:
         batch = appendable[name].batch_source  # type: ignore[attr-defined]
-        path = Path(batch.path).expanduser()
-        path = path if path.is_absolute() else root / path
-        if path.suffix == ".parquet" or any(ch in batch.path for ch in "*?["):
+        path = append_folder(batch, root)
+        if path is None:
             raise OfflineStoreError(f"source {name!r}: batch source path {batch.path!r} is a file or a glob, not a folder")
         out[name] = path
     return out
@@ -154,9 +154,9 @@ def _merge(files: list[Path]) -> tuple[int, Path, list[tuple[Path, str]]]:
         assert writer is not None
         writer.close()
         writer = None
-        _fsync(tmp)
+        fsync_path(tmp)
         os.replace(tmp, target)
-        _fsync(directory)
+        fsync_path(directory)
     except BaseException as exc:
         if writer is not None:
             writer.close()
@@ -166,13 +166,5 @@ def _merge(files: list[Path]) -> tuple[int, Path, list[tuple[Path, str]]]:
         raise
     for path in merged:
         path.unlink(missing_ok=True)
-    _fsync(directory)
+    fsync_path(directory)
     return rows, target, left
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

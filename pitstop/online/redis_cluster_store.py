@@ -21,7 +21,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -45,8 +44,8 @@ from pitstop.errors import OnlineStoreError
 from pitstop.online.base import WriteBatch, WriteResult
 from pitstop.online.codec import layout_for
 from pitstop.online.hash_slots import hash_slots, key_slot
-from pitstop.online.keys import project_prefix, redis_key_array
-from pitstop.online.redis_store import GUARD_SCRIPT, RedisOnlineStore, guard_calls, key_ttl_ms, redact_url
+from pitstop.online.keys import redis_key_array
+from pitstop.online.redis_store import GUARD_SCRIPT, RedisOnlineStore, guard_calls, redact_url
 
 __all__ = ["CLUSTER_SCHEMES", "ClusterURL", "RedisClusterOnlineStore", "parse_cluster_url"]
 
@@ -167,30 +166,17 @@ class RedisClusterOnlineStore(RedisOnlineStore):
         routing_attempts: int = 6,
         key_ttl_seconds: float | None = None,
     ) -> None:
-        self.url = url
-        self.project = project
-        self._shown_url = redact_url(url)
-        self._key_ttl_ms = key_ttl_ms(key_ttl_seconds)
+        self._configure(url, project, script_batch, pipeline_entities, key_ttl_seconds)
         self._parsed = parse_cluster_url(url)
         self._socket_timeout = socket_timeout
-        self._script_batch = script_batch
-        self._pipeline_entities = pipeline_entities
         self._routing_attempts = routing_attempts
-        self._prefix = project_prefix(project)
         self._tag_start = len(self._prefix.encode()) + 1  # the byte after "{"
         self._scripted: set[str] = set()  # nodes known to hold the guard script
         self._cluster: RedisCluster | None = None
         self._connect_lock = threading.Lock()
 
-    def __repr__(self) -> str:
-        return f"RedisClusterOnlineStore({self._shown_url!r}, project={self.project!r})"
-
-    @contextmanager
-    def _redis_errors(self, what: str) -> Iterator[None]:
-        try:
-            yield
-        except (RedisError, RedisClusterException) as exc:
-            raise OnlineStoreError(f"Redis Cluster online store at {self._shown_url}: {what} failed: {exc}") from exc
+    _label = "Redis Cluster online store"
+    _client_errors = (RedisError, RedisClusterException)
 
     def _connected(self) -> RedisCluster:
         """The cluster client, created (and the slot map fetched) on first use by any thread."""

@@ -111,13 +111,7 @@ class RedisOnlineStore:
         pipeline_entities: int = 20_000,
         key_ttl_seconds: float | None = None,
     ) -> None:
-        self.url = url
-        self.project = project
-        self._shown_url = redact_url(url)
-        self._key_ttl_ms = key_ttl_ms(key_ttl_seconds)
-        self._script_batch = script_batch
-        self._pipeline_entities = pipeline_entities
-        self._prefix = project_prefix(project)
+        self._configure(url, project, script_batch, pipeline_entities, key_ttl_seconds)
         self._script_loaded = False
         try:
             self._client = redis.Redis.from_url(
@@ -130,15 +124,30 @@ class RedisOnlineStore:
         except ValueError as exc:
             raise OnlineStoreError(f"invalid Redis URL {self._shown_url}: {exc}") from None
 
+    # What error messages call this store, and which client exceptions become OnlineStoreError.
+    _label = "Redis online store"
+    _client_errors: tuple[type[Exception], ...] = (RedisError,)
+
+    def _configure(self, url: str, project: str, script_batch: int, pipeline_entities: int,
+                   key_ttl_seconds: float | None) -> None:
+        """Settings every Redis store variant shares (no connection is made)."""
+        self.url = url
+        self.project = project
+        self._shown_url = redact_url(url)
+        self._key_ttl_ms = key_ttl_ms(key_ttl_seconds)
+        self._script_batch = script_batch
+        self._pipeline_entities = pipeline_entities
+        self._prefix = project_prefix(project)
+
     def __repr__(self) -> str:
-        return f"RedisOnlineStore({self._shown_url!r}, project={self.project!r})"
+        return f"{type(self).__name__}({self._shown_url!r}, project={self.project!r})"
 
     @contextmanager
     def _redis_errors(self, what: str) -> Iterator[None]:
         try:
             yield
-        except RedisError as exc:
-            raise OnlineStoreError(f"Redis online store at {self._shown_url}: {what} failed: {exc}") from exc
+        except self._client_errors as exc:
+            raise OnlineStoreError(f"{self._label} at {self._shown_url}: {what} failed: {exc}") from exc
 
     # ------------------------------------------------------------------ writes
 
