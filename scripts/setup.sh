@@ -24,7 +24,7 @@ if ! command -v redis-server >/dev/null 2>&1; then
     SUDO="sudo"
   fi
   if ! command -v apt-get >/dev/null 2>&1; then
-    echo "redis-server is missing and apt-get is not available; install redis-server (>= 6) with your package manager" >&2
+    echo "redis-server is missing and apt-get is not available; install redis-server (>= 7.0: the Cluster tests use cluster-port) with your package manager" >&2
     exit 1
   fi
   echo "installing redis-server (apt-get)..." >&2
