@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from pitstop.artifacts.flavors import LoadedModel, check_flavor, load_model, save_model
+from pitstop.artifacts.flavors import PICKLE_FLAVORS, LoadedModel, check_flavor, load_model, save_model
 from pitstop.artifacts.store import ArtifactStore
 from pitstop.errors import ModelRegistryError, NotRegisteredError
 from pitstop.offline.job import RetrievalJob
@@ -281,8 +281,13 @@ class ModelRegistry:
             ModelRegistryError: the flavor's library is missing or the artifact cannot be read.
         """
         mv = ref if isinstance(ref, ModelVersion) else self.resolve(ref)
-        path = self.artifacts.verify(mv.artifact_path, mv.sha256)
-        return load_model(mv.flavor, path, mv.feature_columns)
+        if mv.flavor in PICKLE_FLAVORS and not self._store.settings.registry.allow_pickle:
+            raise ModelRegistryError(
+                f"model {mv.name!r} version {mv.version} is a {mv.flavor} artifact (a pickle, which runs code when "
+                "loaded) and registry.allow_pickle is false in this process; register it as onnx, lightgbm or "
+                "xgboost, or allow pickles where the registry's writers are trusted (docs/security.md)")
+        content = self.artifacts.read_verified(mv.artifact_path, mv.sha256)
+        return load_model(mv.flavor, content, mv.feature_columns)
 
 
 def _check_metrics(metrics: Mapping[str, float]) -> dict[str, float]:

@@ -2,7 +2,8 @@
 
 Flavors: ``sklearn`` and ``pyfunc`` (cloudpickle), ``lightgbm`` (text model), ``xgboost`` (JSON model)
 and ``onnx`` (serialized graph run with onnxruntime). Pickled artifacts run code when loaded: load
-only artifacts from a store you trust (their sha256 is checked before loading).
+only artifacts from a store you trust. Loading reads the artifact's bytes once, checks their sha256
+and builds the model from those same bytes (docs/security.md).
 """
 
 from __future__ import annotations
@@ -20,9 +21,12 @@ import cloudpickle
 import numpy as np
 import pandas as pd
 
+from pitstop.artifacts.store import ArtifactContent
 from pitstop.errors import ModelRegistryError
 
 FLAVORS = ("sklearn", "lightgbm", "xgboost", "onnx", "pyfunc")
+PICKLE_FLAVORS = ("sklearn", "pyfunc")
+"""Flavors whose artifacts are pickles: loading one runs code (refused when ``registry.allow_pickle`` is false)."""
 
 _EXTRAS = {"sklearn": "sklearn", "lightgbm": "lightgbm", "xgboost": "xgboost", "onnxruntime": "onnx", "onnx": "onnx"}
 _FILENAMES = {"sklearn": "model.pkl", "pyfunc": "model.pkl", "lightgbm": "model.txt", "xgboost": "model.json",
@@ -174,84 +178,86 @@ class LoadedModel:
         return method  # type: ignore[no-any-return]
 
 
-def _artifact_file(path: Path, flavor: str) -> Path:
-    """The model file inside an artifact: the path itself, or the one model file of a directory."""
-    if path.is_file():
-        return path
-    files = sorted(p for p in path.rglob("*") if p.is_file())
-    preferred = [p for p in files if p.name == _FILENAMES[flavor]]
+def _model_file(content: ArtifactContent, flavor: str) -> tuple[str, bytes]:
+    """The model file inside an artifact: its one file, or the flavor's file of a directory."""
+    files = content.files
+    preferred = sorted(name for name in files if name.rsplit("/", 1)[-1] == _FILENAMES[flavor])
     if preferred or len(files) == 1:
-        return (preferred or files)[0]
-    raise ModelRegistryError(f"cannot tell which file of {path} is the {flavor} model; register the file itself")
+        name = (preferred or sorted(files))[0]
+        return name, files[name]
+    raise ModelRegistryError(f"cannot tell which file of {content.path} is the {flavor} model; register the file itself")
 
 
-def load_model(flavor: str, path: Path, feature_columns: list[str] | None = None) -> LoadedModel:
-    """Load an artifact saved by ``save_model`` (or registered from a file in the flavor's format).
+def load_model(flavor: str, content: ArtifactContent, feature_columns: list[str] | None = None) -> LoadedModel:
+    """Load a model from an artifact's bytes (as read and verified by ``ArtifactStore.read_verified``).
+
+    The model is built from ``content``'s bytes only; the file is not opened again, so what was
+    verified is exactly what runs.
 
     Raises:
-        ModelRegistryError: the flavor is unknown, its library is missing, or the file cannot be read.
+        ModelRegistryError: the flavor is unknown, its library is missing, or the bytes cannot be read.
     """
     check_flavor(flavor)
-    file = _artifact_file(path, flavor)
+    name, data = _model_file(content, flavor)
+    where = f"{content.path}" if len(content.files) == 1 else f"{content.path}/{name}"
     try:
-        raw, predict = _LOADERS[flavor](file)
+        raw, predict = _LOADERS[flavor](data, where)
     except ModelRegistryError:
         raise
     except Exception as exc:
-        raise ModelRegistryError(f"cannot load the {flavor} model from {file}: {type(exc).__name__}: {exc}") from exc
+        raise ModelRegistryError(f"cannot load the {flavor} model from {where}: {type(exc).__name__}: {exc}") from exc
     return LoadedModel(flavor, raw, list(feature_columns or []), predict)
 
 
-def _load_pickle(file: Path, flavor: str) -> Any:
+def _load_pickle(data: bytes, where: str, flavor: str) -> Any:
     try:
-        with file.open("rb") as fh:
-            return pickle.load(fh)
+        return pickle.loads(data)
     except ModuleNotFoundError as exc:
         raise ModelRegistryError(
-            f"the {flavor} model in {file} needs the {exc.name} package, which is not installed"
+            f"the {flavor} model in {where} needs the {exc.name} package, which is not installed"
             + (": pip install 'pitstop[sklearn]'" if exc.name == "sklearn" else "")
         ) from exc
 
 
-def _load_sklearn(file: Path) -> tuple[Any, None]:
+def _load_sklearn(data: bytes, where: str) -> tuple[Any, None]:
     _require("sklearn", "sklearn")
-    return _load_pickle(file, "sklearn"), None
+    return _load_pickle(data, where, "sklearn"), None
 
 
-def _load_pyfunc(file: Path) -> tuple[Any, None]:
-    obj = _load_pickle(file, "pyfunc")
+def _load_pyfunc(data: bytes, where: str) -> tuple[Any, None]:
+    obj = _load_pickle(data, where, "pyfunc")
     if isinstance(obj, type):  # a class was registered: models are its instances
         obj = obj()
     if not callable(getattr(obj, "predict", None)):
-        raise ModelRegistryError(f"the pyfunc object in {file} ({type(obj).__name__}) has no predict method")
+        raise ModelRegistryError(f"the pyfunc object in {where} ({type(obj).__name__}) has no predict method")
     return obj, None
 
 
-def _load_lightgbm(file: Path) -> tuple[Any, None]:
+def _load_lightgbm(data: bytes, where: str) -> tuple[Any, None]:
     lgb = _require("lightgbm", "lightgbm")
-    return lgb.Booster(model_str=file.read_text()), None
+    return lgb.Booster(model_str=data.decode()), None
 
 
-def _load_xgboost(file: Path) -> tuple[Any, Callable[[Any], Any]]:
+def _load_xgboost(data: bytes, where: str) -> tuple[Any, Callable[[Any], Any]]:
     xgb = _require("xgboost", "xgboost")
     booster = xgb.Booster()
-    booster.load_model(str(file))
-    return booster, lambda data: booster.predict(xgb.DMatrix(data))
+    booster.load_model(bytearray(data))
+    return booster, lambda frame: booster.predict(xgb.DMatrix(frame))
 
 
-def _load_onnx(file: Path) -> tuple[Any, Callable[[Any], Any]]:
+def _load_onnx(data: bytes, where: str) -> tuple[Any, Callable[[Any], Any]]:
     ort = _require("onnxruntime", "onnx")
-    session = ort.InferenceSession(file.read_bytes(), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     input_name = session.get_inputs()[0].name
 
-    def predict(data: Any) -> Any:
-        array = data.to_numpy() if isinstance(data, pd.DataFrame) else np.asarray(data)
+    def predict(frame: Any) -> Any:
+        array = frame.to_numpy() if isinstance(frame, pd.DataFrame) else np.asarray(frame)
         return session.run(None, {input_name: array.astype(np.float32)})[0]
 
     return session, predict
 
 
-_LOADERS: dict[str, Callable[[Path], tuple[Any, Callable[[Any], Any] | None]]] = {
+_LOADERS: dict[str, Callable[[bytes, str], tuple[Any, Callable[[Any], Any] | None]]] = {
     "sklearn": _load_sklearn, "pyfunc": _load_pyfunc, "lightgbm": _load_lightgbm, "xgboost": _load_xgboost,
     "onnx": _load_onnx,
 }

@@ -5,11 +5,36 @@ from __future__ import annotations
 import hashlib
 import shutil
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from pitstop.errors import ArtifactIntegrityError, ModelRegistryError
 
 _CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class ArtifactContent:
+    """An artifact's bytes, read once: the bytes whose sha256 was checked are the bytes that get loaded.
+
+    Attributes:
+        path: where the artifact was read from (for messages).
+        files: relative POSIX path -> content; a single-file artifact has one entry under its file name.
+        sha256: the digest of exactly these bytes (same scheme as ``sha256_of``).
+    """
+
+    path: Path
+    files: dict[str, bytes]
+    sha256: str
+
+
+def _artifact_files(path: Path) -> list[tuple[str | None, Path]]:
+    """(name hashed with the content or None for a single file, file) in digest order."""
+    if not path.exists():
+        raise ArtifactIntegrityError(f"artifact {path} is missing")
+    if path.is_file():
+        return [(None, path)]
+    return [(p.relative_to(path).as_posix(), p) for p in sorted(p for p in path.rglob("*") if p.is_file())]
 
 
 def sha256_of(path: Path) -> str:
@@ -18,18 +43,36 @@ def sha256_of(path: Path) -> str:
     Raises:
         ArtifactIntegrityError: ``path`` does not exist.
     """
-    if not path.exists():
-        raise ArtifactIntegrityError(f"artifact {path} is missing")
     digest = hashlib.sha256()
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    for file in files:
-        if path.is_dir():
-            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+    for name, file in _artifact_files(path):
+        if name is not None:
+            digest.update(name.encode() + b"\0")
         with file.open("rb") as fh:
             while chunk := fh.read(_CHUNK):
                 digest.update(chunk)
         digest.update(b"\0")
     return digest.hexdigest()
+
+
+def read_artifact(path: Path) -> ArtifactContent:
+    """Read every byte of an artifact once and digest those bytes (no second read to race with).
+
+    Raises:
+        ArtifactIntegrityError: ``path`` does not exist or cannot be read.
+    """
+    digest = hashlib.sha256()
+    files: dict[str, bytes] = {}
+    try:
+        for name, file in _artifact_files(path):
+            data = file.read_bytes()
+            if name is not None:
+                digest.update(name.encode() + b"\0")
+            digest.update(data)
+            digest.update(b"\0")
+            files[name if name is not None else file.name] = data
+    except OSError as exc:
+        raise ArtifactIntegrityError(f"artifact {path} cannot be read: {exc}") from exc
+    return ArtifactContent(path, files, digest.hexdigest())
 
 
 class ArtifactStore:
@@ -88,17 +131,19 @@ class ArtifactStore:
         """The absolute path of an artifact recorded relative to the root."""
         return self.root / relative
 
-    def verify(self, relative: str, sha256: str) -> Path:
-        """Check the artifact's content against ``sha256`` and return its absolute path.
+    def read_verified(self, relative: str, sha256: str) -> ArtifactContent:
+        """Read the artifact once, check those bytes against ``sha256`` and return them.
+
+        Loading from the returned bytes (never from the file again) means a file swapped in after
+        the check is never executed.
 
         Raises:
             ArtifactIntegrityError: the artifact is missing or was modified after registration.
         """
-        path = self.path(relative)
-        actual = sha256_of(path)
-        if actual != sha256:
+        content = read_artifact(self.path(relative))
+        if content.sha256 != sha256:
             raise ArtifactIntegrityError(
-                f"artifact {path} was modified after registration (sha256 {actual[:12]}..., "
+                f"artifact {content.path} was modified after registration (sha256 {content.sha256[:12]}..., "
                 f"registered {sha256[:12]}...); register the model again instead of editing stored artifacts"
             )
-        return path
+        return content

@@ -65,6 +65,12 @@ def _run(path: Path, repo: Path) -> ModuleType:
         spec.loader.exec_module(module)
     except DefinitionError:
         raise
+    except (SystemExit, KeyboardInterrupt) as exc:
+        # a definition file must not end the process: `plan`/`apply` would exit "successfully" having done nothing
+        location = _user_frame(exc, repo) or f"{path}:1"
+        what = f"sys.exit({exc.code!r})" if isinstance(exc, SystemExit) else "KeyboardInterrupt"
+        raise RepoLoadError(f"running {path.name} stopped with {what}; definition files must not exit "
+                            "(move scripts to a file listed in .pitstopignore)", location=location) from None
     except Exception as exc:
         location = _user_frame(exc, repo) or f"{path}:1"
         raise RepoLoadError(f"running {path.name} failed: {type(exc).__name__}: {exc}", location=location) from exc

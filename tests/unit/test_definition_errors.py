@@ -86,3 +86,23 @@ def test_ignored_files_are_not_run(tmp_path: Path) -> None:
                           "script.py": "raise SystemExit('must not run')\n"}, DATA)
     (tmp_path / ".pitstopignore").write_text("script.py\n")
     assert FeatureStore(tmp_path).plan().counts()["add"] == 3
+
+
+@pytest.mark.parametrize("stop", ["import sys\nsys.exit(0)\n", "raise SystemExit(3)\n", "raise KeyboardInterrupt\n"])
+def test_exiting_definition_file_is_a_load_error_naming_the_line(tmp_path: Path, stop: str) -> None:
+    err = load_error(tmp_path, {"a.py": HEAD + stop})
+    assert isinstance(err, RepoLoadError)
+    line = HEAD.count("\n") + stop.count("\n")
+    assert str(err).startswith(f"{tmp_path / 'a.py'}:{line}")
+    assert "must not exit" in str(err)
+
+
+def test_cli_apply_with_an_exiting_definition_file_fails(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    write_repo(tmp_path, {"a.py": HEAD + "import sys\nsys.exit(0)\n"}, DATA)
+    done = subprocess.run([sys.executable, "-m", "pitstop.cli", "-r", str(tmp_path), "apply"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "a.py:5" in done.stdout + done.stderr
