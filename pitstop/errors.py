@@ -12,11 +12,13 @@ builtin so that existing ``except ValueError`` / ``except LookupError`` clauses 
     │   └── ApplyRefusedError               apply would break a dependent object
     ├── FeatureRefError (ValueError)        a "view:feature" reference is malformed or unknown
     ├── RetrievalError (ValueError)         entity rows or the requested features cannot be joined
+    │   └── InvalidValueError               a value does not fit its column's dtype, unit or time window
     ├── OfflineStoreError                   the offline engine failed reading a source
     ├── OnlineStoreError                    the online store is unreachable or rejected a command
     ├── MaterializationError                a materialization run failed (watermarks left unmoved)
     ├── ModelRegistryError                  a model cannot be registered, found or loaded
     │   └── ArtifactIntegrityError          a stored artifact is missing or its sha256 does not match
+    ├── AuthError                           missing or bad credentials (401), or a scope is lacking (403)
     └── IngestError                         stream ingestion failed; names topic, partition and offset
         ├── MessageDecodeError (ValueError) one message cannot be decoded or validated (dead-lettered)
         └── StreamUnavailableError          the Kafka broker cannot be reached or refused a request
@@ -29,10 +31,12 @@ from __future__ import annotations
 __all__ = [
     "ApplyRefusedError",
     "ArtifactIntegrityError",
+    "AuthError",
     "ConfigError",
     "DefinitionError",
     "FeatureRefError",
     "IngestError",
+    "InvalidValueError",
     "MessageDecodeError",
     "NotRegisteredError",
     "MaterializationError",
@@ -90,6 +94,21 @@ class RetrievalError(PitstopError, ValueError):
     """The entity rows or the feature list of a retrieval are invalid."""
 
 
+class InvalidValueError(RetrievalError):
+    """A value in entity rows, pushed rows or a message does not fit its column's dtype, unit or time window.
+
+    Attributes:
+        column: the column (or request field) holding the value.
+        row: the value's row (0-based), when known.
+        reason: what is wrong, quoting at most a short excerpt of the value.
+    """
+
+    def __init__(self, column: str, row: int | None, reason: str) -> None:
+        self.column, self.row, self.reason = column, row, reason
+        where = f"column {column!r}" + (f", row {row}" if row is not None else "")
+        super().__init__(f"{where}: {reason}")
+
+
 class OfflineStoreError(PitstopError):
     """The offline engine failed to read a source or run a query."""
 
@@ -129,3 +148,16 @@ class MessageDecodeError(IngestError, ValueError):
 
 class StreamUnavailableError(IngestError):
     """The Kafka broker cannot be reached, or refused a fetch, commit or produce; retried with backoff."""
+
+
+class AuthError(PitstopError):
+    """A request lacks valid credentials (``status`` 401) or a scope its route needs (403).
+
+    Attributes:
+        status: 401 or 403.
+        scope: the scope that was needed (403 only).
+    """
+
+    def __init__(self, status: int, message: str, scope: str | None = None) -> None:
+        self.status, self.scope = status, scope
+        super().__init__(message)
