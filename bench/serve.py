@@ -17,11 +17,17 @@ Modes, each after a warm-up:
   (a) closed loop: ``wrk -t2 -c8 -d<duration>s --latency`` (bench/serve_wrk.lua), flat out;
   (b) open loop: bench/serve_load.py at a fixed rate (500/s), latency from each request's due time.
 
-Servers: pitstop serve --workers 2 (gunicorn + uvicorn workers, no recycling);
+Servers: pitstop serve --workers 2 (gunicorn + uvicorn workers, no recycling, each worker on its own
+SO_REUSEPORT socket, blocking work on 8 threads per worker); with --variants also the same server
+with one listening socket shared by the workers (``shared``: gunicorn's default accept) and with the
+online read and model call run on the event loop (``inline``: the code before issue 10, which shows
+the cost of moving work off the loop);
 feast serve defaults (1 worker, recycling after 1000 +- 50 requests, access log on) and tuned
 (--workers 2 --max-requests 0 --no-access-log), with an explicit feature list or a feature
 service name in the body. Any non-2xx answer or connection error is counted and reported; a
 run with errors is flagged and its throughput counts only successful answers.
+
+Keep-alive connections per worker are sampled during every run (``connections_per_worker``).
 
 Results: a table on stdout, bench/results/serve.json, and (with --markdown) a markdown table.
 """
@@ -38,6 +44,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -69,6 +76,18 @@ SEED = 4
 ENTITY_COUNTS = (1, 50)
 WRK_THREADS, WRK_CONNECTIONS = 2, 8
 OPEN_LOOP_CONNECTIONS = 16
+
+PITSTOP_VARIANTS = {  # name: (environment of the server, cases)
+    "shared": ({"PITSTOP_SERVING_REUSE_PORT": "false"}, [
+        ("features_1", "/features", "service", 1, "ab"),
+        ("features_50", "/features", "service", 50, "b"),
+        ("predict_1", "/predict", "predict", 1, "b"),
+    ]),
+    "inline": ({"PITSTOP_SERVING_THREADS": "0"}, [
+        ("features_1", "/features", "service", 1, "ab"),
+        ("predict_1", "/predict", "predict", 1, "ab"),
+    ]),
+}
 
 FEATURE_SERVICE_DEF = f"""
 from pitstop import FeatureService
@@ -159,10 +178,12 @@ def http(method: str, url: str, body: bytes | None = None, timeout: float = 10.0
 
 
 @contextmanager
-def server(cmd: list[str], ready_url: str, log: Path, cwd: Path | None = None, timeout: float = 90.0):
+def server(cmd: list[str], ready_url: str, log: Path, cwd: Path | None = None, timeout: float = 90.0,
+           env: dict[str, str] | None = None):
     """Run ``cmd`` in its own process group until ``ready_url`` answers 200; stop the group on exit."""
     with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, start_new_session=True)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, start_new_session=True,
+                                env={**os.environ, **(env or {})})
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -295,20 +316,78 @@ def cpu_meter(out: dict, cpu_pids: tuple[int, int] | None):
         out["server_cpu_ms_per_ok"] = 1000 * seconds / out["completed_ok"] if out["completed_ok"] else None
 
 
+def _socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    try:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    except OSError:
+        pass
+    return inodes
+
+
+def connections_per_worker(group: int, port: int) -> list[int]:
+    """Established connections to ``port`` held by each worker of the server's process group (sorted)."""
+    established = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            if f[3] == "01" and int(f[1].rsplit(":", 1)[1], 16) == port:  # ESTABLISHED, server side
+                established.add(f[9])
+    out = subprocess.run(["ps", "-o", "pid=", "-g", str(group)], capture_output=True, text=True).stdout
+    workers = [int(pid) for pid in out.split() if int(pid) != group]  # the group leader is the master
+    return sorted((len(_socket_inodes(pid) & established) for pid in workers), reverse=True)
+
+
+@contextmanager
+def conn_meter(out: dict, group: int | None, port: int | None):
+    """Sample the keep-alive connections per worker every 0.5 s; keep the most uneven sample."""
+    if group is None or port is None:
+        yield
+        return
+    stop = threading.Event()
+    samples: list[list[int]] = []
+
+    def sample() -> None:
+        while not stop.wait(0.5):
+            samples.append(connections_per_worker(group, port))
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        if samples:
+            out["connections_per_worker"] = max(samples, key=lambda c: (max(c) - min(c), sum(c)))
+
+
 def measure(url: str, bodies: list[bytes], bodies_file: Path, modes: str, args: argparse.Namespace,
             cpu_pids: tuple[int, int] | None = None) -> dict:
     out: dict = {}
+    port = int(url.split(":")[2].split("/")[0])
+    group = cpu_pids[0] if cpu_pids else None
     if "a" in modes:
         run_wrk(url, bodies_file, args.warmup)
         extra: dict = {}
-        with cpu_meter(extra, cpu_pids):
+        with cpu_meter(extra, cpu_pids), conn_meter(extra, group, port):
             out["a"] = _wrk_cpu(url, bodies_file, args.duration)
             extra["completed_ok"] = out["a"]["completed_ok"]
         out["a"].update({k: v for k, v in extra.items() if k != "completed_ok"})
     if "b" in modes:
         open_loop(url, bodies, rate=args.rate, duration=args.warmup, connections=OPEN_LOOP_CONNECTIONS)
         extra = {}
-        with cpu_meter(extra, cpu_pids):
+        with cpu_meter(extra, cpu_pids), conn_meter(extra, group, port):
             out["b"] = open_loop(url, bodies, rate=args.rate, duration=args.duration,
                                  connections=OPEN_LOOP_CONNECTIONS)
             extra["completed_ok"] = out["b"]["completed_ok"]
@@ -318,9 +397,10 @@ def measure(url: str, bodies: list[bytes], bodies_file: Path, modes: str, args: 
         rate = r.get("rps", r.get("achieved_rps"))
         cpu = r.get("server_cpu_ms_per_ok")
         cpu_text = f"  server CPU {cpu:.2f} ms/req" if cpu else ""
+        conns = r.get("connections_per_worker")
         print(f"    ({mode}) {rate:8.0f} req/s  p50 {r['p50_ms']:.2f}  p99 {r['p99_ms']:.2f}  "
-              f"max {r['max_ms']:.1f} ms{flag}{cpu_text}  machine busy {r['machine_busy_share']:.0%}",
-              file=sys.stderr, flush=True)
+              f"max {r['max_ms']:.1f} ms{flag}{cpu_text}  machine busy {r['machine_busy_share']:.0%}"
+              f"  connections/worker {conns}", file=sys.stderr, flush=True)
     return out
 
 
@@ -380,6 +460,8 @@ def fmt(r: dict | None, field: str, digits: int = 2) -> str:
 VARIANTS = [  # (label, results key)
     ("pitstop, 2 workers, feature service", "pitstop"),
     ("pitstop, 2 workers, feature list", "pitstop_list"),
+    ("pitstop, one shared listening socket", "pitstop_shared"),
+    ("pitstop, work on the event loop", "pitstop_inline"),
     ("Feast tuned, 2 workers, feature list", "feast_tuned"),
     ("Feast tuned, 2 workers, feature service", "feast_tuned_service"),
     ("Feast defaults, 1 worker, feature list", "feast_default"),
@@ -400,7 +482,7 @@ def table_rows(results: dict) -> list[list[str]]:
                 r = runs.get(case, {}).get(mode)
                 if r is None:
                     if variant == "feast_tuned" and case.startswith("predict"):
-                        rows.append([label, f"({mode})", "Feast (no /predict)", *["n/a"] * 6, ""])
+                        rows.append([label, f"({mode})", "Feast (no /predict)", *["n/a"] * 7, ""])
                     continue
                 rate_field = "rps" if mode == "a" else "achieved_rps"
                 ratio = ""
@@ -411,13 +493,14 @@ def table_rows(results: dict) -> list[list[str]]:
                 rate = fmt(r, rate_field)
                 if mode == "b" and r[rate_field] < 0.98 * results["config"]["rate"]:
                     rate += " (overloaded)"  # below the offered rate: latency is the growing backlog
+                conns = "/".join(str(c) for c in r.get("connections_per_worker", [])) or "n/a"
                 rows.append([label, f"({mode})", vlabel, rate, fmt(r, "p50_ms"), fmt(r, "p99_ms"),
-                             fmt(r, "max_ms", 1), str(r["errors"]), fmt(r, "server_cpu_ms_per_ok"), ratio])
+                             fmt(r, "max_ms", 1), str(r["errors"]), fmt(r, "server_cpu_ms_per_ok"), conns, ratio])
     return rows
 
 
 HEADER = ["request", "mode", "server", "req/s", "p50 ms", "p99 ms", "max ms", "errors", "server CPU ms/req",
-          "pitstop/Feast tuned"]
+          "connections/worker", "pitstop/Feast tuned"]
 
 
 def targets(results: dict) -> list[dict]:
@@ -467,6 +550,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured run")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up before each run")
     parser.add_argument("--rate", type=float, default=500.0, help="open-loop rate of mode (b), requests/s")
+    parser.add_argument("--variants", default="shared,inline",
+                        help="extra pitstop servers to measure, comma-separated: shared (one listening socket), "
+                             "inline (work on the event loop); '' for none")
     parser.add_argument("--feast-default", action=argparse.BooleanOptionalAction, default=True,
                         help="also run feast serve with its defaults")
     parser.add_argument("--data", type=Path, default=HERE / ".data" / "serve")
@@ -520,6 +606,17 @@ def main() -> None:
                     ("features_1", "/features", "list", 1, "a"),
                     ("features_50", "/features", "list", 50, "a"),
                 ], bodies, tmp, args, cpu_pids)
+            for variant in filter(None, args.variants.split(",")):
+                env, cases = PITSTOP_VARIANTS[variant]
+                port = free_port()
+                cmd = [pitstop_bin, "-r", str(tmp / "pitstop-repo"), "serve", "--workers", "2",
+                       "--bind", f"127.0.0.1:{port}"]
+                results["config"][f"pitstop_{variant}_serve"] = " ".join(
+                    [*(f"{k}={v}" for k, v in env.items()), "pitstop", *cmd[1:]])
+                base = f"http://127.0.0.1:{port}"
+                with server(cmd, base + "/ready", tmp / f"pitstop-{variant}.log", env=env) as proc:
+                    results["runs"][f"pitstop_{variant}"] = run_cases(f"pitstop_{variant}", base, cases, bodies,
+                                                                      tmp, args, (proc.pid, redis_pid(redis)))
 
         if feast_py:
             feast_bin = str(Path(feast_py).parent / "feast")

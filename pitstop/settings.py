@@ -33,6 +33,11 @@ class RegistrySettings(_Section):
     path: str = "data/registry.db"
     """A SQLite file (relative to the repo), or ``postgresql://user@host:5432/db`` for a registry
     shared by several hosts (see ``pitstop.registry.factory``)."""
+    allow_pickle: bool = True
+    """Whether this process may run pickled code from the registry: on-demand feature functions and
+    ``sklearn``/``pyfunc`` model artifacts. With ``false`` those on-demand views answer an error and
+    those models refuse to load, while everything else (lightgbm, xgboost, onnx models, plain
+    feature views) keeps working. See docs/security.md."""
 
 
 class OfflineStoreSettings(_Section):
@@ -56,6 +61,25 @@ class OnlineStoreSettings(_Section):
     key_ttl_seconds: float | None = Field(default=None, gt=0)
     """Redis only: an entity's values expire this long after its last accepted write (of any view),
     so entities that stop receiving data stop holding memory; default: never."""
+    max_future_seconds: float | None = Field(default=300.0, ge=0)
+    """Latest accepted event (and created) time, as seconds after the writer's clock, for every writer:
+    push (HTTP and Python) refuses the rows, the ingester dead-letters the message, materialization
+    skips the row. ``0``: nothing in the future; ``null``: no bound (only the year-2262 limit)."""
+    connect_timeout_seconds: float = Field(default=2.0, gt=0)
+    """Redis only: longest wait to open a connection to Redis."""
+    read_timeout_seconds: float = Field(default=5.0, gt=0)
+    """Redis only: longest wait for any one reply (or send); a call that times out fails with an
+    online-store error. Serving requests are bounded separately by ``serving.request_timeout_ms``."""
+
+
+class MaterializeSettings(_Section):
+    """Batch materialization (``pitstop materialize-incremental`` and ``pitstop schedule``)."""
+
+    lookback_seconds: float = Field(default=3600.0, ge=0)
+    """Incremental runs re-read this long before each view's watermark, so rows whose event time
+    is older than the last run but that landed in the offline data after it still reach the online
+    store (the write guard makes the overlap harmless). Never reaches past the view's ttl. ``0``:
+    read only from the watermark."""
 
 
 class KafkaSettings(_Section):
@@ -140,6 +164,21 @@ class ServingSettings(_Section):
     """Most entities one /features or /predict request may ask for."""
     model_refresh_seconds: float = 1.0
     """How often each worker checks whether a served alias moved (then loads and swaps in the background)."""
+    request_timeout_ms: int = Field(default=1000, ge=1)
+    """Deadline of one /features, /predict, /models or /ready request's work on the online store, the
+    registry and the model; past it the request answers 503 ``store_unavailable`` naming the dependency."""
+    threads: int = Field(default=4, ge=0)
+    """Threads per worker that run online reads, model loads and model calls off the event loop. Twice
+    as many requests may wait for one; beyond that a request answers 503 at once. 0 runs that work on
+    the event loop itself (measurement only: no deadline, and a hung Redis freezes the worker)."""
+    client_timeout_seconds: float = Field(default=10.0, gt=0)
+    """Longest time a client may take to send one complete request (headers and body), counted from
+    the connection opening or the previous response; past it the connection is closed (slow clients)."""
+    max_header_bytes: int = Field(default=65_536, ge=1024)
+    """Largest request head (request line and headers); larger ones are answered 431 and closed."""
+    reuse_port: bool = True
+    """Each gunicorn worker listens on its own ``SO_REUSEPORT`` socket, so the kernel spreads new
+    connections evenly over the workers; false: one socket shared by all workers (gunicorn's default)."""
 
 
 class Settings(_Section):
@@ -149,6 +188,7 @@ class Settings(_Section):
     registry: RegistrySettings = RegistrySettings()
     offline_store: OfflineStoreSettings = OfflineStoreSettings()
     online_store: OnlineStoreSettings = OnlineStoreSettings()
+    materialize: MaterializeSettings = MaterializeSettings()
     kafka: KafkaSettings = KafkaSettings()
     ingest: IngestSettings = IngestSettings()
     artifacts: ArtifactSettings = ArtifactSettings()

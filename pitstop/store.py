@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pitstop.definitions import FeatureService
 from pitstop.errors import OfflineStoreError, PitstopError, RetrievalError
@@ -26,7 +26,7 @@ from pitstop.registry.factory import open_registry
 from pitstop.registry.serde import contents_to_specs, from_specs
 from pitstop.repo.contents import KINDS, RepoContents
 from pitstop.repo.loader import load_repo
-from pitstop.repo.plan import Plan, diff_specs
+from pitstop.repo.plan import Plan, diff_specs, views_to_refill
 from pitstop.repo.validate import validate_contents
 from pitstop.resolve import ResolvedFeatures, resolve
 from pitstop.settings import Settings, load_settings
@@ -45,6 +45,19 @@ VANISHED_FILE_ATTEMPTS = 3
 def _is_vanished_file(exc: Exception) -> bool:
     text = str(exc)
     return isinstance(exc, FileNotFoundError) or "No such file" in text or "No files found" in text
+
+
+VIEW_CHANGED = "view changed"
+"""Why ``apply`` resets a view's watermark (its next incremental run reports ``refill: view changed``)."""
+
+
+def _stale_views(plan: Plan) -> list[str]:
+    """Feature views whose stored online values can no longer be read: removed, re-keyed or re-typed."""
+    return [
+        c.name for c in plan.changes
+        if c.kind == "feature view" and (c.action == "remove" or any(
+            f.path.split(".")[0] in ("schema", "entities") for f in c.fields))
+    ]
 
 
 class FeatureStore:
@@ -94,8 +107,11 @@ class FeatureStore:
         if self._online is None:
             from pitstop.online.factory import open_online_store
 
-            self._online = open_online_store(self.settings.online_store.url, self.settings.project, self.repo_path,
-                                             key_ttl_seconds=self.settings.online_store.key_ttl_seconds)
+            conf = self.settings.online_store
+            self._online = open_online_store(conf.url, self.settings.project, self.repo_path,
+                                             key_ttl_seconds=conf.key_ttl_seconds,
+                                             connect_timeout=conf.connect_timeout_seconds,
+                                             read_timeout=conf.read_timeout_seconds)
         return self._online
 
     @property
@@ -132,7 +148,7 @@ class FeatureStore:
 
     def _desired(self) -> tuple[Specs, RepoContents]:
         current = self.registry.load_specs()
-        contents = load_repo(self.repo_path, previous=from_specs(current) if current else None)
+        contents = load_repo(self.repo_path, previous=from_specs(current, allow_pickle=False) if current else None)
         validate_contents(contents, self.settings.offline_root)
         return current, contents
 
@@ -156,20 +172,26 @@ class FeatureStore:
         plan = diff_specs(current, specs, KINDS)
         if plan.is_empty:
             return plan
+        refill = sorted(set(views_to_refill(plan, specs)) | {n for n in _stale_views(plan) if n in specs.get("feature view", {})})
+        if refill:  # also before the apply: a crash between the apply and the reset below must not keep them valid
+            self.registry.reset_watermarks(refill, VIEW_CHANGED)
         version = self.registry.apply_specs(specs, plan.counts())
         with self._lock:
             self._cache = None
         log.info("applied registry version %d: %s", version, plan.counts())
         self._drop_stale_online_values(plan)
+        # After the apply and the deletion: a materialization that read the watermarks before this
+        # point (old definitions, or values about to be deleted) then cannot move them.
+        if refill:
+            self.registry.reset_watermarks(refill, VIEW_CHANGED)
+        gone = [c.name for c in plan.changes if c.kind == "feature view" and c.action in ("add", "remove")]
+        if gone:
+            self.registry.delete_watermarks(gone)
         return plan
 
     def _drop_stale_online_values(self, plan: Plan) -> None:
         """Delete online values of views that were removed or re-keyed/re-typed (they could never be read)."""
-        stale = [
-            c.name for c in plan.changes
-            if c.kind == "feature view" and (c.action == "remove" or any(
-                f.path.split(".")[0] in ("schema", "entities") for f in c.fields))
-        ]
+        stale = _stale_views(plan)
         if not stale:
             return
         try:
@@ -195,7 +217,7 @@ class FeatureStore:
         with self._lock:
             self._checked_at = now
             if self._cache is None or self._cache[0] != version:
-                self._cache = (version, from_specs(self.registry.load_specs()))
+                self._cache = (version, from_specs(self.registry.load_specs(), allow_pickle=self.settings.registry.allow_pickle))
                 self._resolved.clear()
             return self._cache[1]
 
@@ -292,19 +314,32 @@ class FeatureStore:
 
         chosen = mat.select_views(self.definitions().views, views)
         return mat.run(connect=self.offline.connect, online=self.online, registry=self.registry, views=chosen,  # type: ignore[attr-defined]
-                       root=self.settings.offline_root, start=start, end=end, progress=progress)
+                       root=self.settings.offline_root, start=start, end=end, progress=progress,
+                       max_future_seconds=self.settings.online_store.max_future_seconds)
 
     def materialize_incremental(self, end: datetime | None = None, views: list[str] | None = None,
                                 *, progress: RowsProgress | None = None) -> list[ViewOutcome]:
         """Materialize each view from its watermark (first run: ``end - ttl``, or its earliest data) to ``end``.
 
-        A view's watermark moves to ``end`` only after all its rows were written; re-running is harmless.
+        Each window starts ``materialize.lookback_seconds`` before the watermark (late-landing rows).
+        A view's watermark moves to ``end`` only after all its rows were written; re-running is
+        harmless. A watermark of another online-store generation (the store was emptied or
+        replaced) or one that ``apply`` reset (the view changed) is void: that view is refilled as
+        on a first run, and its outcome's ``reason`` says so.
         """
         from pitstop import materialize as mat
 
-        chosen = mat.select_views(self.definitions().views, views)
+        with self._lock:
+            self._checked_at = 0.0  # definitions as of now, not of the last second (see run's version check)
+        contents = self.definitions()
+        cached = self._cache
+        version = cached[0] if cached is not None and cached[1] is contents else -1  # -1: refreshed meanwhile, re-run
+        chosen = mat.select_views(contents.views, views)
         return mat.run(connect=self.offline.connect, online=self.online, registry=self.registry, views=chosen,  # type: ignore[attr-defined]
-                       root=self.settings.offline_root, end=end or datetime.now(UTC), progress=progress)
+                       root=self.settings.offline_root, end=end or datetime.now(UTC), progress=progress,
+                       lookback=timedelta(seconds=self.settings.materialize.lookback_seconds),
+                       definitions_version=version,
+                       max_future_seconds=self.settings.online_store.max_future_seconds)
 
     def compact_offline(self, sources: list[str] | None = None, *, min_age: timedelta = timedelta(hours=1),
                         dry_run: bool = False, progress: Callable[[str, int, int], None] | None = None,
@@ -352,11 +387,19 @@ class FeatureStore:
         resolved = self._resolve(features, feature_service, full_feature_names)
         return read_online_features(self.online, resolved, entity_rows)
 
-    def push(self, source_name: str, df: Any, to: PushMode = "online") -> WriteResult:
+    def push(self, source_name: str, df: Any, to: PushMode = "online", *,
+             timestamp_unit: Literal["s", "ms", "us", "ns"] = "s") -> WriteResult:
         """Write rows for every view fed by push source ``source_name``: ``to`` online, offline, or both.
 
-        Online writes keep the latest row per entity and go through the event-time guard.
+        Online writes keep the latest row per entity and go through the event-time guard. Times are
+        timestamps, ISO-8601 text or epoch numbers in ``timestamp_unit``, between 1900 and now plus
+        ``online_store.max_future_seconds``; values must fit their dtypes (see docs/serving.md).
+
+        Raises:
+            InvalidValueError: a time or value is refused (names column, row and reason); nothing is written.
+            RetrievalError: unknown source, no view reads it, or a column is missing.
         """
+        from pitstop.boundary import latest_us
         from pitstop.push import push_rows, to_table
 
         contents = self.definitions()
@@ -365,4 +408,5 @@ class FeatureStore:
         views = [v for v in contents.views.values() if v.source.name == source_name]
         if not views:
             raise RetrievalError(f"no feature view reads from source {source_name!r}")
-        return push_rows(self.online, views, to_table(df), to, self.settings.offline_root)
+        return push_rows(self.online, views, to_table(df), to, self.settings.offline_root, timestamp_unit,
+                         latest_us(self.settings.online_store.max_future_seconds))

@@ -80,6 +80,11 @@ class OidcVerifier:
         except (OSError, ValueError, KeyError) as exc:
             raise AuthError(401, f"cannot read the identity provider's configuration at {url}: {exc}") from None
 
+    def is_cached(self, token: str) -> bool:
+        """Whether ``token`` was verified recently (so checking it again needs no network)."""
+        hit = self._verified.get(token)
+        return hit is not None and hit[1] > time.time()
+
     def verify(self, token: str) -> Principal:
         """The principal a valid token stands for.
 

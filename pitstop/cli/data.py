@@ -65,12 +65,13 @@ def _parse_time(value: str | None, name: str) -> datetime:
 def _report(ctx: Context, outcomes: list) -> None:
     if ctx.json:
         render.emit_json([{"view": o.view, "start": o.start.isoformat(), "end": o.end.isoformat(), "rows": o.rows,
-                           "stale": o.stale, "seconds": round(o.seconds, 3), "skipped": o.skipped} for o in outcomes])
+                           "stale": o.stale, "seconds": round(o.seconds, 3), "skipped": o.skipped,
+                           "reason": o.reason, "refill": o.refill} for o in outcomes])
         return
     rows = [[o.view, o.start.isoformat(timespec="seconds"), o.end.isoformat(timespec="seconds"),
              "up to date" if o.skipped else f"{o.rows:,}", f"{o.stale:,}", f"{o.seconds:.2f}",
-             f"{o.rows / o.seconds:,.0f}" if o.seconds > 0 else ""] for o in outcomes]
-    render.table("materialized", ["view", "start", "end", "rows", "stale", "seconds", "rows/s"], rows)
+             f"{o.rows / o.seconds:,.0f}" if o.seconds > 0 else "", o.reason] for o in outcomes]
+    render.table("materialized", ["view", "start", "end", "rows", "stale", "seconds", "rows/s", "why"], rows)
 
 
 @click.command()

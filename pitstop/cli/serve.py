@@ -29,7 +29,8 @@ def serve(ctx: Context, bind: str | None, workers: int | None, timeout: int | No
         timeout=timeout or conf.timeout,
         graceful_timeout=conf.graceful_timeout if graceful_timeout is None else graceful_timeout,
         keepalive=conf.keepalive, max_requests=conf.max_requests if max_requests is None else max_requests,
-        access_log=access_log,
+        access_log=access_log, client_timeout=conf.client_timeout_seconds, max_header_bytes=conf.max_header_bytes,
+        reuse_port=conf.reuse_port,
     )
     if dev:
         run_dev(options)

@@ -47,13 +47,28 @@ class ParquetSource(_Source):
         return self
 
 
+TimeUnit = Literal["s", "ms", "us", "ns"]
+"""The unit of numeric timestamps (epoch seconds, milliseconds, microseconds or nanoseconds)."""
+
+
 class KafkaSource(_Source):
-    """A Kafka topic of events, with a Parquet copy for training sets."""
+    """A Kafka topic of events, with a Parquet copy for training sets.
+
+    Args:
+        topic: the topic to consume.
+        timestamp_field: the messages' event-time field.
+        batch_source: the Parquet folder that ingested rows are appended to.
+        message_format: ``json`` (one object per message).
+        timestamp_unit: the unit of numeric times in messages (``s``, ``ms``, ``us`` or ``ns``);
+            ISO-8601 text needs none. A number that does not give a time between 1900 and 2262 in
+            this unit is dead-lettered, never guessed.
+    """
 
     topic: str
     timestamp_field: str = "event_timestamp"
     batch_source: ParquetSource
     message_format: Literal["json"] = "json"
+    timestamp_unit: TimeUnit = "s"
 
     @property
     def batch(self) -> ParquetSource:

@@ -3,40 +3,44 @@
 Message contract (one JSON object per message, UTF-8):
   * every join key: present and non-null; an integer, or a string when the view declares the key
     ``Field(key, String)`` (an undeclared key is Int64);
-  * the source's ``timestamp_field``: an ISO-8601 string (naive means UTC) or epoch seconds (a number);
+  * the source's ``timestamp_field``: an ISO-8601 string (naive means UTC) or an epoch number in the
+    source's ``timestamp_unit`` (seconds by default), between 1900 and 2262 and no later than now plus
+    ``online_store.max_future_seconds`` (the rules of ``pitstop.boundary``);
   * each feature: of its declared dtype, or null, or absent (absent is null);
-  * the created-timestamp column, when the batch source has one: as the event time, or absent,
+  * the created-timestamp column, when the batch source has one: as the event time (same rules), or absent,
     in which case the time the ingester decoded the message is used (when pitstop learned the value);
   * any other field is ignored.
 
 Two routes give the same rows: a batch is parsed at once by Arrow's JSON reader (fast path,
 C++); if that fails or finds a null key, each message is decoded on its own in Python (slow path),
-which is the authority and names the reason of each rejected message.
+which is the authority and names the reason of each rejected message. Decoding never raises for
+data: whatever goes wrong with a message (even while building the Arrow table) rejects that message.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
+from pitstop.boundary import MAX_US, MIN_US, TimeUnit, check_value, timestamp_us
+from pitstop.boundary.columns import arrow_iso_us
 from pitstop.definitions import FeatureView, KafkaSource
 from pitstop.definitions.dtypes import DType, Int64
 from pitstop.errors import DefinitionError, MessageDecodeError
+from pitstop.log import get_logger
 
 __all__ = ["Decoded", "MessageRef", "StreamSchema", "decode_batch", "decode_one", "stream_schema"]
 
+log = get_logger(__name__)
+
 TS_TYPE = pa.timestamp("us", tz="UTC")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_INT_RANGE = {"Int64": (-(2**63), 2**63 - 1), "Int32": (-(2**31), 2**31 - 1)}
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ class StreamSchema:
         keys: (join key, dtype) of the views' entities.
         features: (feature, dtype), the union over the views (a name has one dtype across them).
         views: names of the views fed by the source.
+        unit: the unit of numeric times in messages (the source's ``timestamp_unit``).
     """
 
     source: str
@@ -62,6 +67,7 @@ class StreamSchema:
     keys: tuple[tuple[str, DType], ...]
     features: tuple[tuple[str, DType], ...]
     views: tuple[str, ...]
+    unit: TimeUnit = "s"
 
     def arrow_schema(self) -> pa.Schema:
         """The decoded (and offline Parquet) columns: keys, event time, created time, features."""
@@ -93,7 +99,8 @@ def stream_schema(source: KafkaSource, views: Sequence[FeatureView]) -> StreamSc
     batch = source.batch
     return StreamSchema(source.name, source.topic, source.timestamp_field, batch.timestamp_field,
                         batch.created_timestamp_column,
-                        tuple(keys.items()), tuple(features.items()), tuple(v.name for v in views))
+                        tuple(keys.items()), tuple(features.items()), tuple(v.name for v in views),
+                        source.timestamp_unit)
 
 
 def _merge(into: dict[str, DType], name: str, dtype: DType, view: FeatureView) -> None:
@@ -125,68 +132,11 @@ class Decoded:
 # ----------------------------------------------------------------------------- slow path (authority)
 
 
-def _timestamp_us(value: Any) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"expected an ISO-8601 time or epoch seconds, got {value!r}")
-    if isinstance(value, int | float):
-        if not math.isfinite(value):
-            raise ValueError(f"expected a finite epoch time, got {value!r}")
-        return int(round(value * 1_000_000))
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"{value!r} is not an ISO-8601 time") from None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        delta = parsed - _EPOCH
-        return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-    raise ValueError(f"expected an ISO-8601 time or epoch seconds, got {type(value).__name__}")
-
-
-def _check(value: Any, dtype: DType) -> Any:
-    """``value`` as stored for ``dtype`` (timestamps become epoch µs); ValueError says why it does not fit."""
-    name = dtype.name
-    if name in _INT_RANGE:
-        if type(value) is not int:
-            raise ValueError(f"expected an integer ({name}), got {_shown(value)}")
-        low, high = _INT_RANGE[name]
-        if not low <= value <= high:
-            raise ValueError(f"{value} is out of range for {name}")
-        return value
-    if name in ("Float64", "Float32"):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"expected a number ({name}), got {_shown(value)}")
-        return float(value)
-    if name == "String":
-        if not isinstance(value, str):
-            raise ValueError(f"expected a string, got {_shown(value)}")
-        return value
-    if name == "Bool":
-        if not isinstance(value, bool):
-            raise ValueError(f"expected true or false, got {_shown(value)}")
-        return value
-    if name == "Timestamp":
-        return _timestamp_us(value)
-    if name == "Array":
-        assert dtype.element is not None
-        if not isinstance(value, list):
-            raise ValueError(f"expected a list ({dtype}), got {_shown(value)}")
-        element = dtype.element
-        try:
-            return [None if v is None else _check(v, element) for v in value]
-        except ValueError as exc:
-            raise ValueError(f"list element: {exc}") from None
-    raise ValueError(f"unsupported dtype {dtype}")  # pragma: no cover - every DType is handled above
-
-
-def _shown(value: Any) -> str:
-    text = json.dumps(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def decode_one(schema: StreamSchema, value: bytes | None, now_us: int) -> dict[str, Any]:
+def decode_one(schema: StreamSchema, value: bytes | None, now_us: int, latest: int = MAX_US) -> dict[str, Any]:
     """One message as a dict of column values (timestamps as epoch µs).
+
+    ``latest`` is the latest accepted event or created time (epoch µs): now plus
+    ``online_store.max_future_seconds``.
 
     Raises:
         ValueError: the message is not a JSON object or does not fit ``schema``; the text is the reason.
@@ -205,20 +155,20 @@ def decode_one(schema: StreamSchema, value: bytes | None, now_us: int) -> dict[s
         if got is None:
             raise ValueError(f"join key {key!r} is missing or null")
         try:
-            row[key] = _check(got, dtype)
+            row[key] = check_value(got, dtype, schema.unit)
         except ValueError as exc:
             raise ValueError(f"join key {key!r}: {exc}") from None
     ts = obj.get(schema.timestamp_field)
     if ts is None:
         raise ValueError(f"timestamp field {schema.timestamp_field!r} is missing or null")
     try:
-        row[schema.ts_column] = _timestamp_us(ts)
+        row[schema.ts_column] = timestamp_us(ts, schema.unit, latest)
     except ValueError as exc:
         raise ValueError(f"timestamp field {schema.timestamp_field!r}: {exc}") from None
     if schema.created_field:
         created = obj.get(schema.created_field)
         try:
-            row[schema.created_field] = now_us if created is None else _timestamp_us(created)
+            row[schema.created_field] = now_us if created is None else timestamp_us(created, schema.unit, latest)
         except ValueError as exc:
             raise ValueError(f"created field {schema.created_field!r}: {exc}") from None
     for name, dtype in schema.features:
@@ -227,7 +177,7 @@ def decode_one(schema: StreamSchema, value: bytes | None, now_us: int) -> dict[s
             row[name] = None
             continue
         try:
-            row[name] = _check(got, dtype)
+            row[name] = check_value(got, dtype, schema.unit)
         except ValueError as exc:
             raise ValueError(f"feature {name!r}: {exc}") from None
     return row
@@ -252,14 +202,18 @@ def _rows_to_table(schema: StreamSchema, rows: list[dict[str, Any]]) -> pa.Table
 
 def _parse_times(column: pa.ChunkedArray) -> pa.ChunkedArray:
     """ISO-8601 strings -> timestamp[us, UTC]; raises on anything else (the caller falls back)."""
-    try:
-        return pc.cast(column, TS_TYPE)  # strings that carry a zone ('Z', '+02:00')
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return pc.assume_timezone(pc.cast(column, pa.timestamp("us")), "UTC")  # naive strings are UTC
+    parsed = arrow_iso_us(column)
+    if parsed is None:
+        raise pa.ArrowInvalid("not ISO-8601 text Arrow can parse")
+    return parsed
 
 
-def _fast(schema: StreamSchema, values: Sequence[bytes | None], now_us: int) -> pa.Table | None:
-    """All messages parsed by Arrow at once, or None when any message needs the slow path."""
+def _fast(schema: StreamSchema, values: Sequence[bytes | None], now_us: int, latest: int) -> pa.Table | None:
+    """All messages parsed by Arrow at once, or None when any message needs the slow path.
+
+    The slow path is the authority: any value the boundary rules might refuse (a number or an
+    out-of-window time, a non-finite or overflowing float) sends the whole batch there.
+    """
     for value in values:
         # one object per line is what makes rows line up with messages: no embedded newline, starts with '{'
         if not value or value[:1] != b"{":
@@ -293,41 +247,82 @@ def _fast(schema: StreamSchema, values: Sequence[bytes | None], now_us: int) -> 
             col = table.column(source_field.name)
             if fld.type == TS_TYPE:
                 col = _parse_times(col)
+                event_time = fld.name in (schema.ts_column, schema.created_field)
+                if not _within(col, latest if event_time else MAX_US):
+                    return None
                 if fld.name == schema.created_field and col.null_count:
                     col = pc.fill_null(col, pa.scalar(now_us, pa.int64()).cast(TS_TYPE))
+            elif not _finite(col):
+                return None
             columns.append(col)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         return None
     return pa.Table.from_arrays(columns, schema=target)
 
 
+def _within(col: pa.ChunkedArray, latest: int) -> bool:
+    """Whether every time of ``col`` lies in the boundary window ``[MIN_US, latest]``."""
+    bounds = pc.min_max(col.cast(pa.int64())).as_py()
+    return bounds["min"] is None or (bounds["min"] >= MIN_US and bounds["max"] <= latest)
+
+
+def _finite(col: pa.ChunkedArray) -> bool:
+    """Whether a float column (or list of floats) holds no NaN or infinity (e.g. a Float32 overflow)."""
+    typ = col.type
+    if pa.types.is_list(typ):
+        col, typ = pc.list_flatten(col), typ.value_type
+    if not pa.types.is_floating(typ) or not len(col):
+        return True
+    return bool(pc.all(pc.fill_null(pc.is_finite(col), True)).as_py())
+
+
 # ---------------------------------------------------------------------------------- entry point
 
 
 def decode_batch(schema: StreamSchema, values: Sequence[bytes | None], refs: Callable[[int], MessageRef],
-                 now_us: int) -> tuple[Decoded, list[int]]:
-    """Decode the values of a batch of messages of ``schema``'s topic.
+                 now_us: int, latest: int = MAX_US) -> tuple[Decoded, list[int]]:
+    """Decode the values of a batch of messages of ``schema``'s topic; never raises for data.
 
     Args:
         schema: the source's message schema.
         values: message values, in order.
         refs: ``refs(i)`` is where message ``i`` came from (only called for rejected messages).
         now_us: the created time given to messages without one (epoch µs).
+        latest: the latest accepted event or created time (epoch µs): now plus
+            ``online_store.max_future_seconds`` (see ``pitstop.boundary.latest_us``).
 
     Returns:
         The decoded rows and the indexes (into ``values``) of the messages that were rejected.
     """
-    table = _fast(schema, values, now_us) if values else None
+    table = _fast(schema, values, now_us, latest) if values else None
     if table is not None:
         return Decoded(table, fast=True), []
     rows: list[dict[str, Any]] = []
-    rejected: list[MessageDecodeError] = []
-    bad: list[int] = []
+    kept: list[int] = []
+    reasons: dict[int, str] = {}
     for i, value in enumerate(values):
         try:
-            rows.append(decode_one(schema, value, now_us))
+            rows.append(decode_one(schema, value, now_us, latest))
+            kept.append(i)
         except ValueError as exc:
-            ref = refs(i)
-            rejected.append(MessageDecodeError(ref.topic, ref.partition, ref.offset, f"source {schema.source!r}: {exc}"))
-            bad.append(i)
-    return Decoded(_rows_to_table(schema, rows), rejected), bad
+            reasons[i] = str(exc)
+        except Exception as exc:  # noqa: BLE001 - any failure on one message's data rejects that message only
+            reasons[i] = f"cannot decode: {type(exc).__name__}: {exc}"
+    try:
+        table = _rows_to_table(schema, rows)
+    except Exception as exc:  # noqa: BLE001 - find the rows Arrow refuses; the others go on
+        log.warning("building the rows of source %r failed (%s); checking message by message", schema.source, exc)
+        good = []
+        for i, row in zip(kept, rows, strict=True):
+            try:
+                _rows_to_table(schema, [row])
+                good.append(row)
+            except Exception as one:  # noqa: BLE001
+                reasons[i] = f"does not fit the source's columns: {type(one).__name__}: {one}"
+        table = _rows_to_table(schema, good)
+    bad = sorted(reasons)
+    rejected = []
+    for i in bad:
+        ref = refs(i)
+        rejected.append(MessageDecodeError(ref.topic, ref.partition, ref.offset, f"source {schema.source!r}: {reasons[i]}"))
+    return Decoded(table, rejected), bad

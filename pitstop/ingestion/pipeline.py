@@ -6,6 +6,11 @@ Invariants:
     anywhere before the commit replays those messages; the online write guard (event time, then
     created time) makes the replay harmless online, and a replayed offline row is an exact duplicate
     that the point-in-time join collapses.
+  * Data never stops the ingester. Whatever goes wrong turning a message into rows (decoding,
+    validation, building the Arrow table, keying, casting, even a write the online store refuses
+    for that message's values) sends that message to the dead-letter topic with the reason, and
+    the rest of the batch goes on; its offset is committed like any other, so a poison message
+    is never replayed forever.
   * Nothing is skipped. A failing broker, online store or disk is retried with capped exponential
     backoff, holding the same batch, until it succeeds or the ingester is told to stop; stopping
     then leaves those messages uncommitted, to be replayed.
@@ -31,6 +36,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 import pyarrow as pa
 
+from pitstop.boundary import latest_us
 from pitstop.definitions import FeatureView, KafkaSource
 from pitstop.errors import ConfigError, IngestError, OnlineStoreError, StreamUnavailableError
 from pitstop.ingestion.base import (
@@ -91,6 +97,31 @@ class _Written:
     stale: int
     written_us: int
     started: float
+
+
+@dataclass
+class _Topic:
+    """One topic's share of a micro-batch while it is turned into writes.
+
+    ``valid`` tables hold one row per message of ``accepted`` (message indexes, in order);
+    ``reasons`` holds the rejected ones.
+    """
+
+    topic: str
+    msgs: list[StreamMessage]
+    valid: list[tuple[_Source, pa.Table]]
+    reasons: dict[int, str]
+    accepted: list[int]
+    batches: list[WriteBatch] = field(default_factory=list)
+
+    def drop_rejected(self) -> None:
+        """Remove the rows of messages rejected since ``valid`` was built."""
+        keep = [i not in self.reasons for i in self.accepted]
+        if all(keep):
+            return
+        mask = pa.array(keep, pa.bool_())
+        self.valid = [(src, table.filter(mask)) for src, table in self.valid]
+        self.accepted = [i for i in self.accepted if i not in self.reasons]
 
 
 @dataclass
@@ -295,19 +326,69 @@ class Ingester:
             by_topic = {}
             for m in messages:
                 by_topic.setdefault(m.topic, []).append(m)
-        batches: list[WriteBatch] = []
-        decoded: list[tuple[_Source, pa.Table]] = []
-        rejected: list[tuple[StreamMessage, str]] = []
+        latest = latest_us(self.settings.online_store.max_future_seconds, now_us)
+        topics: list[_Topic] = []
         for topic, msgs in by_topic.items():
-            valid, bad = self._decode_topic(topic, msgs, now_us)
-            decoded += valid
-            rejected += bad
-            for src, table in valid:
-                batches.extend(latest_per_key(view, table) for view in src.views)
+            part = self._decode_topic(topic, msgs, now_us, latest)
+            self._key(part)
+            topics.append(part)
+        batches = [b for part in topics for b in part.batches]
         stale = 0
         if batches:
-            stale = self._retry("online write", lambda: self._online.write(batches)).stale
+            try:
+                stale = self._retry("online write", lambda: self._online.write(batches)).stale
+            except _Abandoned:
+                raise
+            except Exception as exc:  # noqa: BLE001 - not an outage (those are retried): some message's values
+                log.warning("the online store refused a batch (%s: %s); writing message by message",
+                            type(exc).__name__, exc)
+                stale = sum(self._write_one_by_one(part) for part in topics)
+        decoded = [(src, table) for part in topics for src, table in part.valid]
+        rejected = [(part.msgs[i], part.reasons[i]) for part in topics for i in sorted(part.reasons)]
         return _Written(messages, decoded, rejected, stale, time.time_ns() // 1000, started)
+
+    def _key(self, part: _Topic) -> None:
+        """The write batches (latest row per key) of ``part``; a message whose rows cannot be keyed or
+        cast is rejected, found row by row when the whole batch fails."""
+        try:
+            part.batches = [latest_per_key(view, table) for src, table in part.valid for view in src.views]
+            return
+        except Exception as exc:  # noqa: BLE001 - data that decoded but cannot be keyed or cast
+            log.warning("keying a batch of %s failed (%s: %s); checking message by message", part.topic,
+                        type(exc).__name__, exc)
+        for j, i in enumerate(part.accepted):
+            for src, table in part.valid:
+                try:
+                    for view in src.views:
+                        latest_per_key(view, table.slice(j, 1))
+                except Exception as one:  # noqa: BLE001
+                    part.reasons[i] = f"source {src.schema.source!r}: cannot be written: {type(one).__name__}: {one}"
+                    break
+        part.drop_rejected()
+        try:
+            part.batches = [latest_per_key(view, table) for src, table in part.valid for view in src.views]
+        except Exception as exc:  # noqa: BLE001 - rows fine alone but not together: reject them all, never crash
+            for i in part.accepted:
+                part.reasons[i] = f"cannot be written: {type(exc).__name__}: {exc}"
+            part.drop_rejected()
+            part.batches = []
+
+    def _write_one_by_one(self, part: _Topic) -> int:
+        """Write ``part`` message by message after the store refused the batch; refused messages are rejected.
+
+        Rewriting rows already written is harmless: the guard keeps the newest.
+        """
+        stale = 0
+        for j, i in enumerate(list(part.accepted)):
+            try:
+                batches = [latest_per_key(view, table.slice(j, 1)) for src, table in part.valid for view in src.views]
+                stale += self._retry("online write", lambda b=batches: self._online.write(b)).stale  # type: ignore[misc]
+            except _Abandoned:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                part.reasons[i] = f"the online store refused its values: {type(exc).__name__}: {exc}"
+        part.drop_rejected()
+        return stale
 
     def _drain(self) -> None:
         """Wait for the batch in flight, then buffer its rows offline, queue its dead letters, move offsets.
@@ -336,8 +417,7 @@ class Ingester:
         self.stats.batches += 1
         self.metrics.batch_seconds.observe(time.perf_counter() - done.started)
 
-    def _decode_topic(self, topic: str, msgs: list[StreamMessage],
-                      now_us: int) -> tuple[list[tuple[_Source, pa.Table]], list[tuple[StreamMessage, str]]]:
+    def _decode_topic(self, topic: str, msgs: list[StreamMessage], now_us: int, latest: int) -> _Topic:
         """Rows per source of ``topic``; a message any source rejects is rejected for all (one dead letter)."""
         values = [m.value for m in msgs]
 
@@ -347,7 +427,7 @@ class Ingester:
         results = []
         reasons: dict[int, str] = {}
         for src in self._topics.get(topic, []):
-            out, bad = decode_batch(src.schema, values, ref, now_us)
+            out, bad = decode_batch(src.schema, values, ref, now_us, latest)
             for i, err in zip(bad, out.rejected, strict=True):
                 reasons.setdefault(i, err.reason)
             results.append((src, out.table, set(bad)))
@@ -358,10 +438,11 @@ class Ingester:
                 keep = pa.array([i not in reasons for i in accepted])
                 table = table.filter(keep)
             valid.append((src, table))
-        return valid, [(msgs[i], reasons[i]) for i in sorted(reasons)]
+        return _Topic(topic, msgs, valid, reasons, [i for i in range(len(msgs)) if i not in reasons])
 
     def _dead_letter(self, msg: StreamMessage, reason: str) -> None:
         topic = msg.topic + self._cfg.dead_letter_suffix
+        reason = reason if len(reason) <= 1000 else reason[:997] + "..."
         headers = [("pitstop.reason", reason.encode()), ("pitstop.topic", msg.topic.encode()),
                    ("pitstop.partition", str(msg.partition).encode()), ("pitstop.offset", str(msg.offset).encode())]
         letter = _DeadLetter(topic, msg.key, msg.value or b"", headers)

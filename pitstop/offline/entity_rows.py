@@ -7,9 +7,9 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pitstop.boundary.columns import timestamps_us
 from pitstop.errors import RetrievalError
 
 EntityRows = pd.DataFrame | pa.Table | str | Path
@@ -41,21 +41,14 @@ def to_arrow_table(entity_df: Any, run_sql: Any) -> pa.Table:
     )
 
 
-def epoch_us(column: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
-    """Microseconds since the epoch, UTC; naive timestamps are taken as UTC, strings are parsed.
+def epoch_us(column: pa.ChunkedArray, name: str) -> pa.Array:
+    """Microseconds since the epoch, UTC, by the boundary rules (``pitstop.boundary``).
 
-    pitstop keeps microseconds: finer nanosecond timestamps (pandas' default unit) are truncated.
+    Timestamps (naive = UTC), dates and ISO-8601 text are accepted; numbers are refused (their unit
+    is unknown), as are nulls, words such as ``now``, ``today``, ``NaT`` or ``""``, and times outside
+    1900-01-01..2262-04-11. Finer than microseconds (pandas' default nanoseconds) is truncated.
+
+    Raises:
+        InvalidValueError: (a RetrievalError) naming the entity-row column, the row and the reason.
     """
-    typ = column.type
-    if pa.types.is_string(typ) or pa.types.is_large_string(typ):
-        try:
-            column = pa.chunked_array(pd.to_datetime(column.to_pandas(), utc=True, format="ISO8601"))
-        except (ValueError, TypeError) as exc:
-            raise RetrievalError(f"entity rows column {name!r} holds text that is not a timestamp: {exc}") from exc
-        typ = column.type
-    if pa.types.is_date(typ):
-        column = column.cast(pa.timestamp("us"))
-        typ = column.type
-    if not pa.types.is_timestamp(typ):
-        raise RetrievalError(f"entity rows column {name!r} must hold timestamps, not {typ}")
-    return pc.cast(pc.cast(column, pa.timestamp("us", tz=typ.tz), safe=False), pa.int64())
+    return timestamps_us(column, name, unit=None)

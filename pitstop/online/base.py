@@ -141,6 +141,16 @@ class OnlineStore(Protocol):
         """Remove every stored value of the named views (used when a view is removed or re-keyed)."""
         ...
 
+    def generation(self, create: bool = False) -> str | None:
+        """This project's generation marker: a random id stored next to the values, never expiring.
+
+        A store that was emptied, replaced or failed over to an empty replica has lost it, so
+        materialization compares it with the one its watermarks were written against. Returns
+        None when there is none, unless ``create``: then one is stored first (atomically; two
+        callers get the same id).
+        """
+        ...
+
     def ping(self) -> None:
         """Raise OnlineStoreError naming the store URL when it cannot be reached (bounded time)."""
         ...

@@ -11,11 +11,11 @@ The Redis client library is imported only when a Redis URL is used (it is the ``
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from pitstop.errors import ConfigError, OnlineStoreError
 from pitstop.online.base import OnlineStore
+from pitstop.redaction import redact_url
 
 __all__ = ["ACCEPTED_SCHEMES", "open_online_store"]
 
@@ -23,7 +23,8 @@ ACCEPTED_SCHEMES = ("redis://", "rediss://", "unix://", "redis+cluster://", "red
 _SQLITE = "sqlite:///"
 
 
-def open_online_store(url: str, project: str, base_dir: Path, *, key_ttl_seconds: float | None = None) -> OnlineStore:
+def open_online_store(url: str, project: str, base_dir: Path, *, key_ttl_seconds: float | None = None,
+                      connect_timeout: float = 2.0, read_timeout: float = 5.0) -> OnlineStore:
     """The online store for ``url``, scoped to ``project``.
 
     Args:
@@ -31,6 +32,8 @@ def open_online_store(url: str, project: str, base_dir: Path, *, key_ttl_seconds
         project: the feature-repo project (prefixes keys / selects rows).
         base_dir: directory that relative SQLite paths are resolved against (the repo directory).
         key_ttl_seconds: Redis only: entity keys expire this long after their last accepted write.
+        connect_timeout: Redis only: seconds to wait for a connection to open.
+        read_timeout: Redis only: seconds to wait for any one reply (or send).
 
     Raises:
         ConfigError: the URL has another scheme, names no SQLite file, or needs the missing ``redis`` package.
@@ -39,7 +42,7 @@ def open_online_store(url: str, project: str, base_dir: Path, *, key_ttl_seconds
     if url.startswith(("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")):
         try:
             from pitstop.online.redis_cluster_store import CLUSTER_SCHEMES, RedisClusterOnlineStore
-            from pitstop.online.redis_store import RedisOnlineStore, redact_url
+            from pitstop.online.redis_store import RedisOnlineStore
         except ModuleNotFoundError as exc:
             if exc.name != "redis":
                 raise
@@ -50,8 +53,10 @@ def open_online_store(url: str, project: str, base_dir: Path, *, key_ttl_seconds
         if url.startswith("unix://") and len(url) <= len("unix://"):
             raise ConfigError(f"online store URL {redact_url(url)!r} names no socket path")
         if url.startswith(CLUSTER_SCHEMES):
-            return RedisClusterOnlineStore(url, project, key_ttl_seconds=key_ttl_seconds)
-        return RedisOnlineStore(url, project, key_ttl_seconds=key_ttl_seconds)
+            return RedisClusterOnlineStore(url, project, key_ttl_seconds=key_ttl_seconds, socket_timeout=read_timeout,
+                                           connect_timeout=connect_timeout)
+        return RedisOnlineStore(url, project, key_ttl_seconds=key_ttl_seconds, socket_timeout=read_timeout,
+                                connect_timeout=connect_timeout)
     if url.startswith(_SQLITE):
         if key_ttl_seconds is not None:
             raise ConfigError(
@@ -60,7 +65,7 @@ def open_online_store(url: str, project: str, base_dir: Path, *, key_ttl_seconds
             )
         rest = url[len(_SQLITE) :]
         if not rest or rest.endswith("/"):
-            raise ConfigError(f"online store URL {url!r} names no database file (e.g. sqlite:///data/online.db)")
+            raise ConfigError(f"online store URL {redact_url(url)!r} names no database file (e.g. sqlite:///data/online.db)")
         path = Path(rest).expanduser()
         if not path.is_absolute():
             path = Path(base_dir) / path
@@ -71,7 +76,7 @@ def open_online_store(url: str, project: str, base_dir: Path, *, key_ttl_seconds
         from pitstop.online.sqlite_store import SQLiteOnlineStore
 
         return SQLiteOnlineStore(path, project)
-    shown = re.sub(r"(?<=://)[^@/]*@", "***@", url)  # never echo credentials
+    shown = redact_url(url)  # never echo credentials
     raise ConfigError(
         f"online store URL {shown!r} is not supported; use one of: "
         + ", ".join(f"{s}..." for s in ACCEPTED_SCHEMES)

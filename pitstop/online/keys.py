@@ -10,6 +10,7 @@ a string as ``<length>:<escaped>`` where ``%`` and ``}`` are percent-escaped and
 the escaped bytes. Redis keys wrap the entity part in a Cluster hash tag::
 
     ps1:<project>:{<entity part>}         one Redis hash; field = view name, value = codec record
+    ps1:<project>:__generation__          the project's generation marker (a string, no expiry)
 
 Invariants:
   * Injective: different (join-key names, values) give different entity parts, so (1, 23) and
@@ -38,6 +39,7 @@ __all__ = [
     "EntityKeyError",
     "encode_entity_parts",
     "encode_entity_value",
+    "generation_key",
     "project_prefix",
     "redis_key_array",
     "redis_keys",
@@ -60,6 +62,14 @@ def _escape_name(text: str) -> str:
 def project_prefix(project: str) -> str:
     """``ps1:<project>:`` — the start of every Redis key of ``project``."""
     return f"{KEY_PREFIX}:{_escape_name(project)}:"
+
+
+def generation_key(project: str) -> str:
+    """``ps1:<project>:__generation__``: the Redis key of the project's generation marker.
+
+    It has no ``{`` after the prefix, so view deletion (which scans ``ps1:<project>:{*``) never touches it.
+    """
+    return f"{project_prefix(project)}__generation__"
 
 
 def encode_entity_value(value: object) -> str:

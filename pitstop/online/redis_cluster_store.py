@@ -146,7 +146,8 @@ class RedisClusterOnlineStore(RedisOnlineStore):
     Args:
         url: ``redis+cluster://[[user]:password@]host:port[,host:port...]`` or ``rediss+cluster://...``.
         project: the feature-repo project; it prefixes every key.
-        socket_timeout: seconds to wait on any socket operation.
+        socket_timeout: seconds to wait for any one reply or send.
+        connect_timeout: seconds to wait for a connection to open; default ``min(socket_timeout, 2)``.
         script_batch: most entities per guard-script call.
         pipeline_entities: entities per pipeline chunk when writing.
         routing_attempts: rounds of re-sending after MOVED / ASK / TRYAGAIN / lost connections.
@@ -161,6 +162,7 @@ class RedisClusterOnlineStore(RedisOnlineStore):
         project: str,
         *,
         socket_timeout: float = 5.0,
+        connect_timeout: float | None = None,
         script_batch: int = 1000,
         pipeline_entities: int = 20_000,
         routing_attempts: int = 6,
@@ -169,6 +171,7 @@ class RedisClusterOnlineStore(RedisOnlineStore):
         self._configure(url, project, script_batch, pipeline_entities, key_ttl_seconds)
         self._parsed = parse_cluster_url(url)
         self._socket_timeout = socket_timeout
+        self._connect_timeout = min(socket_timeout, 2.0) if connect_timeout is None else connect_timeout
         self._routing_attempts = routing_attempts
         self._tag_start = len(self._prefix.encode()) + 1  # the byte after "{"
         self._scripted: set[str] = set()  # nodes known to hold the guard script
@@ -193,10 +196,14 @@ class RedisClusterOnlineStore(RedisOnlineStore):
                     password=p.password,
                     ssl=p.tls,
                     socket_timeout=self._socket_timeout,
-                    socket_connect_timeout=min(self._socket_timeout, 2.0),
+                    socket_connect_timeout=self._connect_timeout,
                     require_full_coverage=True,
                 )
         return self._cluster
+
+    def _commands(self) -> Any:
+        """The cluster client: it routes a plain single-key command (e.g. the generation marker's) to its slot."""
+        return self._connected()
 
     # ------------------------------------------------------------------ writes
 

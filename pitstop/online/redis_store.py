@@ -20,7 +20,7 @@ standalone Redis (or a proxy); ``RedisClusterOnlineStore`` cuts calls at slot bo
 from __future__ import annotations
 
 import hashlib
-import re
+import secrets
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,7 +38,8 @@ from redis.retry import Retry
 from pitstop.errors import OnlineStoreError
 from pitstop.online.base import ViewRead, ViewResult, WriteBatch, WriteResult, merge_reads
 from pitstop.online.codec import layout_for
-from pitstop.online.keys import project_prefix, redis_key_array, redis_keys
+from pitstop.online.keys import generation_key, project_prefix, redis_key_array, redis_keys
+from pitstop.redaction import redact_url
 
 __all__ = ["RedisOnlineStore", "redact_url"]
 
@@ -77,22 +78,15 @@ return {written, stale}
 GUARD_SHA = hashlib.sha1(GUARD_SCRIPT.encode()).hexdigest()
 _SHA_BYTES = GUARD_SHA.encode()
 
-_CREDENTIALS = re.compile(r"(?<=://)([^@/]*)@")
-
-
-def redact_url(url: str) -> str:
-    """``url`` with any user/password replaced by ``***`` (safe for messages and logs)."""
-    return _CREDENTIALS.sub("***@", url)
-
-
 class RedisOnlineStore:
     """Online store on a standalone Redis server.
 
     Args:
         url: ``redis://[[user]:password@]host:port/db``, ``rediss://...`` (TLS) or ``unix:///path.sock``.
         project: the feature-repo project; it prefixes every key, so projects can share a server.
-        socket_timeout: seconds to wait on any socket operation; connecting waits at most
-            ``min(socket_timeout, 2)``.
+        socket_timeout: seconds to wait for any one reply or send (``online_store.read_timeout_seconds``).
+        connect_timeout: seconds to wait for a connection to open; default ``min(socket_timeout, 2)``
+            (``online_store.connect_timeout_seconds``).
         script_batch: entities per guard-script call (one EVALSHA); Redis serves no other client
             while one runs (~5 µs per entity).
         pipeline_entities: entities per pipeline chunk when writing (encoded, sent and
@@ -107,6 +101,7 @@ class RedisOnlineStore:
         project: str,
         *,
         socket_timeout: float = 5.0,
+        connect_timeout: float | None = None,
         script_batch: int = 1000,
         pipeline_entities: int = 20_000,
         key_ttl_seconds: float | None = None,
@@ -117,7 +112,7 @@ class RedisOnlineStore:
             self._client = redis.Redis.from_url(
                 url,
                 socket_timeout=socket_timeout,
-                socket_connect_timeout=min(socket_timeout, 2.0),
+                socket_connect_timeout=min(socket_timeout, 2.0) if connect_timeout is None else connect_timeout,
                 # One quick retry covers a dropped idle connection without stretching a real outage.
                 retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=1),
             )
@@ -338,6 +333,28 @@ class RedisOnlineStore:
                     pipe.execute()
                 if cursor == 0:
                     break
+
+    def generation(self, create: bool = False) -> str | None:
+        """This project's generation marker (key ``ps1:<project>:__generation__``); see ``OnlineStore.generation``.
+
+        Written with SET NX and no expiry, so ``key_ttl_seconds`` never expires it, and two
+        materializers creating it at once agree on one id. FLUSHALL, a restart without persistence
+        or a failover to an empty replica removes it.
+
+        Raises:
+            OnlineStoreError: Redis is unreachable or rejected a command.
+        """
+        client = self._commands()
+        key = generation_key(self.project)
+        with self._redis_errors("reading the store generation"):
+            if create:
+                client.set(key, secrets.token_hex(16), nx=True)
+            value = client.get(key)
+        return None if value is None else value.decode()
+
+    def _commands(self) -> Any:
+        """The client for plain single-key commands."""
+        return self._client
 
     def ping(self) -> None:
         """Raise OnlineStoreError naming the URL unless Redis answers within the socket timeouts."""

@@ -2,7 +2,8 @@
 
 Table ``online_values(project, view, entity_key, event_us, created_us, value)`` with primary key
 (project, view, entity_key); ``entity_key`` is the ``keys`` entity part and ``value`` a ``codec``
-record, the same bytes the Redis store keeps.
+record, the same bytes the Redis store keeps. Table ``online_generation(project, generation)`` holds
+each project's generation marker (a new file has none).
 
 Invariants:
   * The write guard is the upsert's WHERE clause: a row is replaced only when the incoming
@@ -16,6 +17,7 @@ Invariants:
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -43,6 +45,12 @@ CREATE TABLE IF NOT EXISTS online_values (
     value      BLOB    NOT NULL,
     PRIMARY KEY (project, view, entity_key)
 ) WITHOUT ROWID
+"""
+_GENERATION_SCHEMA = """
+CREATE TABLE IF NOT EXISTS online_generation (
+    project    TEXT NOT NULL PRIMARY KEY,
+    generation TEXT NOT NULL
+)
 """
 _UPSERT = """
 INSERT INTO online_values (project, view, entity_key, event_us, created_us, value)
@@ -79,6 +87,7 @@ class SQLiteOnlineStore:
                 enable_wal(self._conn, busy_timeout)
                 self._conn.execute("PRAGMA synchronous=NORMAL")
                 self._conn.execute(_SCHEMA)
+                self._conn.execute(_GENERATION_SCHEMA)
         except sqlite3.Error as exc:
             raise OnlineStoreError(f"SQLite online store {self.path}: cannot open: {exc}") from exc
 
@@ -183,6 +192,19 @@ class SQLiteOnlineStore:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+
+    def generation(self, create: bool = False) -> str | None:
+        """This project's generation marker; see ``OnlineStore.generation``.
+
+        Raises:
+            OnlineStoreError: the database cannot be read or written.
+        """
+        with self._connection("reading the store generation") as conn:
+            if create:
+                conn.execute("INSERT OR IGNORE INTO online_generation (project, generation) VALUES (?, ?)",
+                             (self.project, secrets.token_hex(16)))
+            row = conn.execute("SELECT generation FROM online_generation WHERE project = ?", (self.project,)).fetchone()
+        return None if row is None else str(row[0])
 
     def ping(self) -> None:
         """Raise OnlineStoreError naming the file when the database cannot be queried."""

@@ -36,6 +36,27 @@ class MaterializationRun:
     error: str | None
     started_at: datetime
     finished_at: datetime
+    reason: str | None = None
+    """Why this window was chosen: ``incremental``, ``first run``, ``refill: <why>`` (the online store
+    was emptied or replaced, or the view changed) or ``range`` (an explicit ``materialize START END``).
+    ``None`` for runs recorded by an older pitstop."""
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """A view's incremental-materialization state.
+
+    ``value`` is the end of the last successful incremental run; it only counts for an online store
+    whose generation marker equals ``generation``. ``apply`` voids it when the view changes
+    (``reset_reason`` set, ``value`` None) and bumps ``resets``, so a run that started before the
+    change cannot move it (``set_watermark(..., resets=...)`` compares the counter).
+    """
+
+    value: datetime | None
+    generation: str | None
+    """The online store generation the watermark was written against (None: written by an older pitstop)."""
+    resets: int = 0
+    reset_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,11 +110,28 @@ class Registry(Protocol):
         ...
 
     def watermarks(self) -> dict[str, datetime]:
-        """Per view, the end of the last successful incremental materialization (UTC)."""
+        """Per view, the end of the last successful incremental materialization (UTC); reset views left out."""
         ...
 
-    def set_watermark(self, view: str, value: datetime) -> None:
-        """Move a view's watermark; ``apply`` never touches watermarks."""
+    def watermark_states(self) -> dict[str, Watermark]:
+        """Per view with a stored state: its watermark, generation, reset counter and reset reason."""
+        ...
+
+    def set_watermark(self, view: str, value: datetime, *, generation: str | None = None,
+                      resets: int | None = None) -> bool:
+        """Move a view's watermark to ``value`` for online store ``generation`` and clear any reset.
+
+        With ``resets``, only while the view's reset counter still equals it (0 matches a view
+        without a state); returns whether the watermark moved.
+        """
+        ...
+
+    def reset_watermarks(self, views: list[str], reason: str) -> None:
+        """Void the views' watermarks (the next incremental run refills them) and bump their reset counters."""
+        ...
+
+    def delete_watermarks(self, views: list[str]) -> None:
+        """Forget the views' watermark states (used when views are removed)."""
         ...
 
     def record_run(self, run: MaterializationRun) -> None:

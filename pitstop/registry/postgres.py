@@ -29,11 +29,18 @@ from contextlib import contextmanager
 from dataclasses import fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 from pitstop.errors import ConfigError, RegistryError
 from pitstop.log import get_logger
-from pitstop.registry.base import ApplyRecord, MaterializationRun, ModelAliasRecord, ModelVersionRecord, Specs
+from pitstop.redaction import redact_text, redact_url
+from pitstop.registry.base import (
+    ApplyRecord,
+    MaterializationRun,
+    ModelAliasRecord,
+    ModelVersionRecord,
+    Specs,
+    Watermark,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -116,6 +123,14 @@ _SCHEMA = [
     )""",
 ]
 
+_ADDED_COLUMNS = [
+    # (table, column, declaration): columns newer than the tables, added to older databases on connect
+    ("pitstop_watermarks", "generation", "TEXT"),
+    ("pitstop_watermarks", "resets", "INTEGER NOT NULL DEFAULT 0"),
+    ("pitstop_watermarks", "reset_reason", "TEXT"),
+    ("pitstop_materialization_runs", "reason", "TEXT"),
+]
+
 _MODEL_COLUMNS = ("name, version, flavor, artifact_path, sha256, feature_service, signature, training_fingerprint, "
                   "metrics, created_at, description, serving")
 
@@ -123,17 +138,15 @@ _MODEL_COLUMNS = ("name, version, flavor, artifact_path, sha256, feature_service
 _RECORD_HAS_SERVING = "serving" in {f.name for f in fields(ModelVersionRecord)}
 
 
-def redact_url(url: str) -> str:
-    """``url`` with its password replaced by ``***`` (for messages and logs)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable PostgreSQL URL>"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+def _add_columns(conn: psycopg.Connection[Any]) -> None:
+    """Add ``_ADDED_COLUMNS`` missing from tables made by an older pitstop (ALTER only when missing: it locks)."""
+    present = set(conn.execute(
+        "SELECT table_name, column_name FROM information_schema.columns "
+        "WHERE table_schema = current_schema() AND table_name = ANY(%s)",
+        (sorted({table for table, _, _ in _ADDED_COLUMNS}),)).fetchall())
+    for table, column, declaration in _ADDED_COLUMNS:
+        if (table, column) not in present:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {declaration}")
 
 
 def _lock_key(*parts: str) -> int:
@@ -191,6 +204,7 @@ class PostgresRegistry:
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key("schema"),))
                 for statement in _SCHEMA:
                     conn.execute(statement)
+                _add_columns(conn)
         except psycopg.Error as exc:
             conn.close()
             raise RegistryError(f"cannot create the registry tables in {self.shown_url}: {self._scrub(exc)}") from None
@@ -202,9 +216,7 @@ class PostgresRegistry:
         return self._conn
 
     def _scrub(self, exc: BaseException) -> str:
-        text = str(exc).strip()
-        password = urlsplit(self.url).password
-        return text.replace(password, "***") if password else text
+        return redact_text(str(exc).strip(), self.url)
 
     def _run(self, what: str, work: Callable[[psycopg.Connection[Any]], T], *, read_only: bool = False) -> T:
         """Run ``work`` on the connection under the thread lock; map database errors to RegistryError."""
@@ -288,34 +300,74 @@ class PostgresRegistry:
 
     def watermarks(self) -> dict[str, datetime]:
         def work(conn: psycopg.Connection[Any]) -> dict[str, datetime]:
-            rows = conn.execute("SELECT view, watermark FROM pitstop_watermarks WHERE project = %s",
-                                (self.project,)).fetchall()
+            rows = conn.execute("SELECT view, watermark FROM pitstop_watermarks WHERE project = %s "
+                                "AND reset_reason IS NULL", (self.project,)).fetchall()
             return dict(rows)
 
         return self._run("reading watermarks", work, read_only=True)
 
-    def set_watermark(self, view: str, value: datetime) -> None:
-        self._run("moving a watermark", lambda conn: conn.execute(
-            "INSERT INTO pitstop_watermarks (project, view, watermark, updated_at) VALUES (%s, %s, %s, now()) "
-            "ON CONFLICT (project, view) DO UPDATE SET watermark = EXCLUDED.watermark, updated_at = EXCLUDED.updated_at",
-            (self.project, view, value.astimezone(UTC))))
+    def watermark_states(self) -> dict[str, Watermark]:
+        def work(conn: psycopg.Connection[Any]) -> dict[str, Watermark]:
+            rows = conn.execute("SELECT view, watermark, generation, resets, reset_reason FROM pitstop_watermarks "
+                                "WHERE project = %s", (self.project,)).fetchall()
+            return {view: Watermark(None if reason is not None else value, generation, int(resets), reason)
+                    for view, value, generation, resets, reason in rows}
+
+        return self._run("reading watermarks", work, read_only=True)
+
+    def set_watermark(self, view: str, value: datetime, *, generation: str | None = None,
+                      resets: int | None = None) -> bool:
+        args = (self.project, view, value.astimezone(UTC), generation)
+        upsert = ("INSERT INTO pitstop_watermarks AS w (project, view, watermark, updated_at, generation) "
+                  "VALUES (%s, %s, %s, now(), %s) ON CONFLICT (project, view) DO UPDATE SET "
+                  "watermark = EXCLUDED.watermark, updated_at = EXCLUDED.updated_at, generation = EXCLUDED.generation, "
+                  "reset_reason = NULL")
+
+        def work(conn: psycopg.Connection[Any]) -> bool:
+            if resets is None:
+                cur = conn.execute(upsert, args)
+            elif resets == 0:  # a view without a state, or one never reset: insert or update while still 0
+                cur = conn.execute(upsert + " WHERE w.resets = 0", args)
+            else:
+                cur = conn.execute("UPDATE pitstop_watermarks SET watermark = %s, updated_at = now(), generation = %s, "
+                                   "reset_reason = NULL WHERE project = %s AND view = %s AND resets = %s",
+                                   (value.astimezone(UTC), generation, self.project, view, resets))
+            return cur.rowcount > 0
+
+        return self._run("moving a watermark", work)
+
+    def reset_watermarks(self, views: list[str], reason: str) -> None:
+        def work(conn: psycopg.Connection[Any]) -> None:
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO pitstop_watermarks AS w (project, view, watermark, updated_at, generation, resets, "
+                    "reset_reason) VALUES (%s, %s, 'epoch', now(), NULL, 1, %s) ON CONFLICT (project, view) DO UPDATE "
+                    "SET updated_at = EXCLUDED.updated_at, generation = NULL, resets = w.resets + 1, "
+                    "reset_reason = EXCLUDED.reset_reason",
+                    [(self.project, view, reason) for view in views])
+
+        self._run("resetting watermarks", work)
+
+    def delete_watermarks(self, views: list[str]) -> None:
+        self._run("deleting watermarks", lambda conn: conn.execute(
+            "DELETE FROM pitstop_watermarks WHERE project = %s AND view = ANY(%s)", (self.project, list(views))))
 
     def record_run(self, run: MaterializationRun) -> None:
         self._run("recording a materialization run", lambda conn: conn.execute(
             "INSERT INTO pitstop_materialization_runs "
-            "(project, view, start_ts, end_ts, rows, stale, status, error, started_at, finished_at) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            "(project, view, start_ts, end_ts, rows, stale, status, error, started_at, finished_at, reason) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (self.project, run.view, run.start, run.end, run.rows, run.stale, run.status, run.error,
-             run.started_at, run.finished_at)))
+             run.started_at, run.finished_at, run.reason)))
 
     def runs(self, limit: int = 50) -> list[MaterializationRun]:
         def work(conn: psycopg.Connection[Any]) -> list[MaterializationRun]:
             rows = conn.execute(
-                "SELECT view, start_ts, end_ts, rows, stale, status, error, started_at, finished_at "
+                "SELECT view, start_ts, end_ts, rows, stale, status, error, started_at, finished_at, reason "
                 "FROM pitstop_materialization_runs WHERE project = %s ORDER BY id DESC LIMIT %s",
                 (self.project, limit)).fetchall()
-            return [MaterializationRun(v, s, e, int(r), int(st), status, err, a, b)
-                    for v, s, e, r, st, status, err, a, b in rows]
+            return [MaterializationRun(v, s, e, int(r), int(st), status, err, a, b, reason)
+                    for v, s, e, r, st, status, err, a, b, reason in rows]
 
         return self._run("reading materialization runs", work, read_only=True)
 

@@ -26,6 +26,7 @@ from pitstop.definitions import (
 )
 from pitstop.definitions.base import Definition
 from pitstop.definitions.dtypes import dtype_from_name
+from pitstop.errors import ConfigError
 from pitstop.repo.contents import RepoContents
 
 NOT_COMPARED = ("location", "udf_pickle")
@@ -41,8 +42,11 @@ def _source_spec(src: Definition) -> dict[str, Any]:
         return {**base, "type": "parquet", "path": src.path, "timestamp_field": src.timestamp_field,
                 "created_timestamp_column": src.created_timestamp_column}
     if isinstance(src, KafkaSource):
-        return {**base, "type": "kafka", "topic": src.topic, "timestamp_field": src.timestamp_field,
+        spec = {**base, "type": "kafka", "topic": src.topic, "timestamp_field": src.timestamp_field,
                 "message_format": src.message_format, "batch_source": src.batch_source.name}
+        if src.timestamp_unit != "s":  # only when set, so specs applied before units existed do not show a change
+            spec["timestamp_unit"] = src.timestamp_unit
+        return spec
     if isinstance(src, PushSource):
         return {**base, "type": "push", "batch_source": src.batch_source.name}
     if isinstance(src, RequestSource):
@@ -93,8 +97,26 @@ def _mk_fields(items: list[dict[str, str]]) -> list[Field]:
     return [Field(i["name"], dtype_from_name(i["dtype"]), description=i.get("description", "")) for i in items]
 
 
-def from_specs(specs: dict[str, dict[str, dict[str, Any]]]) -> RepoContents:
-    """Rebuild RepoContents from ``{kind: {name: spec}}`` as stored by the registry."""
+class RefusedUdf:
+    """Stands in for a pickled on-demand function that this process may not unpickle."""
+
+    def __init__(self, view: str) -> None:
+        self.view = view
+
+    def __call__(self, *_args: Any, **_kwargs: Any) -> Any:
+        raise ConfigError(f"on-demand feature view {self.view!r} runs a pickled function from the registry, and "
+                          "registry.allow_pickle is false in this process; set it to true where the registry's "
+                          "writers are trusted (docs/security.md)")
+
+
+def from_specs(specs: dict[str, dict[str, dict[str, Any]]], *, allow_pickle: bool = True) -> RepoContents:
+    """Rebuild RepoContents from ``{kind: {name: spec}}`` as stored by the registry.
+
+    Args:
+        specs: what the registry stores.
+        allow_pickle: unpickle on-demand functions; when False each becomes a ``RefusedUdf`` that
+            raises ConfigError when called, and no registry bytes are ever unpickled.
+    """
     c = RepoContents()
 
     def loc(spec: dict[str, Any]) -> dict[str, Any]:
@@ -115,7 +137,8 @@ def from_specs(specs: dict[str, dict[str, dict[str, Any]]]) -> RepoContents:
         batch = c.sources.get(s.get("batch_source") or "")
         if s["type"] == "kafka":
             c.sources[name] = KafkaSource(name, topic=s["topic"], timestamp_field=s["timestamp_field"],
-                                          message_format=s["message_format"], batch_source=batch, **common)
+                                          message_format=s["message_format"], batch_source=batch,
+                                          timestamp_unit=s.get("timestamp_unit", "s"), **common)
         elif s["type"] == "push":
             c.sources[name] = PushSource(name, batch_source=batch, **common)
     for name, s in specs.get("feature view", {}).items():
@@ -133,7 +156,8 @@ def from_specs(specs: dict[str, dict[str, dict[str, Any]]]) -> RepoContents:
     for name, s in specs.get("on-demand feature view", {}).items():
         c.on_demand[name] = OnDemandFeatureView(
             name, sources=[pick(x) for x in s["sources"]], schema=_mk_fields(s["schema"]),
-            udf=cloudpickle.loads(base64.b64decode(s["udf_pickle"])), udf_source=s["udf_source"],
+            udf=cloudpickle.loads(base64.b64decode(s["udf_pickle"])) if allow_pickle else RefusedUdf(name),
+            udf_source=s["udf_source"],
             mode=s.get("mode", "pandas"),
             description=s["description"], tags=s["tags"], **loc(s))
     for name, s in specs.get("feature service", {}).items():

@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from pitstop.errors import RegistryError
-from pitstop.registry.base import ApplyRecord, MaterializationRun, ModelAliasRecord, ModelVersionRecord, Specs
+from pitstop.registry.base import (
+    ApplyRecord,
+    MaterializationRun,
+    ModelAliasRecord,
+    ModelVersionRecord,
+    Specs,
+    Watermark,
+)
 from pitstop.sqlite_wal import enable_wal
 
 _SCHEMA = """
@@ -31,7 +38,10 @@ CREATE TABLE IF NOT EXISTS applies (
 CREATE TABLE IF NOT EXISTS watermarks (
     view TEXT PRIMARY KEY,
     watermark TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    generation TEXT,
+    resets INTEGER NOT NULL DEFAULT 0,
+    reset_reason TEXT
 );
 CREATE TABLE IF NOT EXISTS materialization_runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -43,7 +53,8 @@ CREATE TABLE IF NOT EXISTS materialization_runs (
     status TEXT NOT NULL,
     error TEXT,
     started_at TEXT NOT NULL,
-    finished_at TEXT NOT NULL
+    finished_at TEXT NOT NULL,
+    reason TEXT
 );
 CREATE TABLE IF NOT EXISTS model_versions (
     name TEXT NOT NULL,
@@ -137,36 +148,66 @@ class SQLiteRegistry:
 
     def watermarks(self) -> dict[str, datetime]:
         with self._lock:
-            rows = self._conn.execute("SELECT view, watermark FROM watermarks").fetchall()
+            rows = self._conn.execute("SELECT view, watermark FROM watermarks WHERE reset_reason IS NULL").fetchall()
         return {view: datetime.fromisoformat(value) for view, value in rows}
 
-    def set_watermark(self, view: str, value: datetime) -> None:
+    def watermark_states(self) -> dict[str, Watermark]:
         with self._lock:
-            self._conn.execute(
-                "INSERT INTO watermarks (view, watermark, updated_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (view) DO UPDATE SET watermark = excluded.watermark, updated_at = excluded.updated_at",
-                (view, value.astimezone(UTC).isoformat(), datetime.now(UTC).isoformat()),
+            rows = self._conn.execute("SELECT view, watermark, generation, resets, reset_reason FROM watermarks").fetchall()
+        return {view: Watermark(None if reason is not None else datetime.fromisoformat(value), generation, int(resets),
+                                reason)
+                for view, value, generation, resets, reason in rows}
+
+    def set_watermark(self, view: str, value: datetime, *, generation: str | None = None,
+                      resets: int | None = None) -> bool:
+        args = (view, value.astimezone(UTC).isoformat(), datetime.now(UTC).isoformat(), generation)
+        upsert = ("INSERT INTO watermarks (view, watermark, updated_at, generation) VALUES (?, ?, ?, ?) "
+                  "ON CONFLICT (view) DO UPDATE SET watermark = excluded.watermark, updated_at = excluded.updated_at, "
+                  "generation = excluded.generation, reset_reason = NULL")
+        with self._lock:
+            if resets is None:
+                cur = self._conn.execute(upsert, args)
+            elif resets == 0:  # a view without a state, or one never reset: insert or update while still 0
+                cur = self._conn.execute(upsert + " WHERE watermarks.resets = 0", args)
+            else:
+                cur = self._conn.execute(
+                    "UPDATE watermarks SET watermark = ?, updated_at = ?, generation = ?, reset_reason = NULL "
+                    "WHERE view = ? AND resets = ?", (*args[1:], view, resets))
+        return cur.rowcount > 0
+
+    def reset_watermarks(self, views: list[str], reason: str) -> None:
+        now = datetime.now(UTC).isoformat()
+        with self._lock:
+            self._conn.executemany(
+                "INSERT INTO watermarks (view, watermark, updated_at, generation, resets, reset_reason) "
+                "VALUES (?, ?, ?, NULL, 1, ?) ON CONFLICT (view) DO UPDATE SET updated_at = excluded.updated_at, "
+                "generation = NULL, resets = watermarks.resets + 1, reset_reason = excluded.reset_reason",
+                [(view, _NO_WATERMARK, now, reason) for view in views],
             )
+
+    def delete_watermarks(self, views: list[str]) -> None:
+        with self._lock:
+            self._conn.executemany("DELETE FROM watermarks WHERE view = ?", [(view,) for view in views])
 
     def record_run(self, run: MaterializationRun) -> None:
         with self._lock:
             self._conn.execute(
-                'INSERT INTO materialization_runs (view, start, "end", rows, stale, status, error, started_at, finished_at) '
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                'INSERT INTO materialization_runs (view, start, "end", rows, stale, status, error, started_at, finished_at, '
+                "reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (run.view, run.start.isoformat(), run.end.isoformat(), run.rows, run.stale, run.status, run.error,
-                 run.started_at.isoformat(), run.finished_at.isoformat()),
+                 run.started_at.isoformat(), run.finished_at.isoformat(), run.reason),
             )
 
     def runs(self, limit: int = 50) -> list[MaterializationRun]:
         with self._lock:
             rows = self._conn.execute(
-                'SELECT view, start, "end", rows, stale, status, error, started_at, finished_at '
+                'SELECT view, start, "end", rows, stale, status, error, started_at, finished_at, reason '
                 "FROM materialization_runs ORDER BY id DESC LIMIT ?", (limit,)
             ).fetchall()
         return [
             MaterializationRun(v, datetime.fromisoformat(s), datetime.fromisoformat(e), r, st, status, err,
-                               datetime.fromisoformat(a), datetime.fromisoformat(b))
-            for v, s, e, r, st, status, err, a, b in rows
+                               datetime.fromisoformat(a), datetime.fromisoformat(b), reason)
+            for v, s, e, r, st, status, err, a, b, reason in rows
         ]
 
     def acquire_lock(self, name: str, owner: str, ttl_seconds: float) -> bool:
@@ -256,10 +297,26 @@ class SQLiteRegistry:
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
-    """Bring a registry file made by an older pitstop up to the current schema."""
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(model_versions)")}
-    if "serving" not in columns:
-        conn.execute("ALTER TABLE model_versions ADD COLUMN serving TEXT NOT NULL DEFAULT '{}'")
+    """Bring a registry file made by an older pitstop up to the current schema (only ever adds columns)."""
+    _add_column(conn, "model_versions", "serving", "TEXT NOT NULL DEFAULT '{}'")
+    _add_column(conn, "watermarks", "generation", "TEXT")
+    _add_column(conn, "watermarks", "resets", "INTEGER NOT NULL DEFAULT 0")
+    _add_column(conn, "watermarks", "reset_reason", "TEXT")
+    _add_column(conn, "materialization_runs", "reason", "TEXT")
+
+
+def _add_column(conn: sqlite3.Connection, table: str, column: str, declaration: str) -> None:
+    if column in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
+        return
+    try:
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+    except sqlite3.OperationalError as exc:  # another process opening the same old file added it first
+        if "duplicate column" not in str(exc):
+            raise
+
+
+_NO_WATERMARK = datetime(1970, 1, 1, tzinfo=UTC).isoformat()
+"""Stored in place of a watermark for a view reset before it had one (never shown: reset rows have no value)."""
 
 
 _MODEL_COLUMNS = ("name, version, flavor, artifact_path, sha256, feature_service, signature, training_fingerprint, "

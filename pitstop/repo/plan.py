@@ -88,3 +88,31 @@ def diff_specs(
                 if fields:
                     changes.append(Change(kind, name, "change", fields))
     return Plan(changes)
+
+
+# Attributes whose change leaves what a view stores online, and from which rows, as it was.
+_COSMETIC = ("description", "tags", "owner", "location")
+
+
+def _material(change: Change) -> bool:
+    return any(f.path.split(".")[0] not in _COSMETIC and f.path.rsplit(".", 1)[-1] not in _COSMETIC
+               for f in change.fields)
+
+
+def views_to_refill(plan: Plan, desired: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    """Feature views of ``desired`` whose online values ``plan`` invalidates, so their watermarks must reset.
+
+    A view qualifies when its own definition changed beyond description and tags (schema, entities,
+    source, ttl, online), when its source (or that source's batch source) changed, or when one of
+    its entities changed its join keys.
+    """
+    changed = {(c.kind, c.name) for c in plan.changes if c.action == "change" and _material(c)}
+    sources = desired.get("source", {})
+    out = []
+    for name, spec in desired.get("feature view", {}).items():
+        source = spec.get("source")
+        batch = sources.get(source, {}).get("batch_source") if isinstance(source, str) else None
+        if (("feature view", name) in changed or ("source", source) in changed or ("source", batch) in changed
+                or any(("entity", e) in changed for e in spec.get("entities", []))):
+            out.append(name)
+    return sorted(out)

@@ -6,11 +6,12 @@ connections and model cache in the app's lifespan.
 
 from __future__ import annotations
 
+import gc
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,13 +21,17 @@ from starlette.responses import Response
 from pitstop.errors import FeatureRefError, NotRegisteredError, PitstopError
 from pitstop.log import get_logger
 from pitstop.online.reader import read_online_features
+from pitstop.redaction import redact_url
 from pitstop.resolve import ResolvedFeatures
 from pitstop.serving import errors as err
+from pitstop.serving import push_route
+from pitstop.serving.body_limit import BodyLimit
 from pitstop.serving.errors import ApiError, from_pitstop_error, json_response
-from pitstop.serving.fast_path import FastPath
-from pitstop.serving.inputs import RequestShape, check_columns, request_shape, rows_to_table
+from pitstop.serving.fast_path import MAX_BODY_BYTES, FastPath
+from pitstop.serving.inputs import RequestShape, check_columns, request_shape
 from pitstop.serving.metrics import MODEL_SWAPS, PREDICTIONS, TimingMiddleware, render
 from pitstop.serving.model_cache import ModelCache, ServedModel
+from pitstop.serving.offload import Offloader, waiting_on
 from pitstop.serving.schemas import (
     ErrorBody,
     FeaturesRequest,
@@ -44,6 +49,8 @@ from pitstop.store import FeatureStore
 
 log = get_logger(__name__)
 
+T = TypeVar("T")
+
 _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "Unknown model, alias, version, feature service or source."},
     422: {"model": ErrorBody, "description": "Invalid request; `fields` names each offending field."},
@@ -58,8 +65,15 @@ class Service:
         self.store = store
         self.owns_store = owns_store
         self.settings = store.settings.serving
-        self.cache = ModelCache(store.models, self.settings.model_refresh_seconds, on_swap=self._swapped)
+        self.cache = ModelCache(store.models, self.settings.model_refresh_seconds, on_swap=self._swapped,
+                                on_ready=_freeze_gc)
+        self.offload = Offloader(self.settings.threads, self.settings.request_timeout_ms)
+        self.online_label = f"the online store {redact_url(store.settings.online_store.url)}"
         self._shapes: dict[int, tuple[ResolvedFeatures, RequestShape]] = {}
+
+    async def run(self, handler: Callable[[Service, Any], T], body: Any) -> T:
+        """``handler(self, body)`` off the event loop, under the request deadline (503 past it)."""
+        return await self.offload.run(handler, self, body, dependency="the registry")
 
     @staticmethod
     def _swapped(old: ServedModel, new: ServedModel) -> None:
@@ -105,6 +119,7 @@ def create_app(repo_path: str | Path | None = None, *, settings: Settings | None
             yield
         finally:
             service.cache.stop()
+            service.offload.close()
             if owned:
                 fs.close()
 
@@ -114,6 +129,7 @@ def create_app(repo_path: str | Path | None = None, *, settings: Settings | None
         version=_version(),
         lifespan=lifespan,
     )
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)  # type: ignore[arg-type]  (routes FastAPI serves)
     app.add_middleware(FastPath, routes={  # type: ignore[arg-type]
         "/features": (FeaturesRequest, features), "/predict": (PredictRequest, predict)})
     app.add_middleware(TimingMiddleware)  # type: ignore[arg-type]  (outermost: times both lanes)
@@ -131,45 +147,26 @@ def create_app(repo_path: str | Path | None = None, *, settings: Settings | None
     @app.post("/features", response_model=FeaturesResponse, responses=_ERRORS, tags=["features"])
     async def get_features(body: FeaturesRequest, request: Request) -> Response:
         """Latest feature values for a batch of entities, in one online-store round trip."""
-        return json_response(features(svc(request), body))
+        return json_response(await svc(request).run(features, body))
 
     @app.post("/predict", response_model=PredictResponse, responses={**_ERRORS, 409: {
         "model": ErrorBody, "description": "The model's input features are no longer registered."}},
         tags=["models"])
     async def get_predictions(body: PredictRequest, request: Request) -> Response:
         """Fetch the model's features for every entity, call the model once, return one prediction per entity."""
-        return json_response(predict(svc(request), body))
+        return json_response(await svc(request).run(predict, body))
 
     @app.post("/push/{source}", response_model=PushResponse, responses=_ERRORS, tags=["features"])
     def push(source: str, body: PushRequest, request: Request) -> Response:
-        """Write rows for every feature view fed by push source ``source`` (online, offline or both)."""
-        store = svc(request).store
-        contents = store.definitions()
-        if source not in contents.sources:
-            raise ApiError(404, "not_found", f"unknown source {source!r}; known: {', '.join(sorted(contents.sources))}",
-                           "source")
-        views = [v for v in contents.views.values() if v.source.name == source]
-        if not views:
-            raise ApiError(422, "invalid_request", f"no feature view reads from source {source!r}", "source")
-        table = rows_to_table(views, body.rows, store.settings.offline_root)
-        try:
-            result = store.push(source, table, to=body.to)
-        except PitstopError as exc:
-            raise from_pitstop_error(exc, "rows") from exc
-        return json_response({"written": result.written, "stale": result.stale})
+        """Write rows for every feature view fed by push source ``source`` (online, offline or both).
 
-    @app.get("/models", response_model=ModelsResponse, tags=["models"])
-    def list_models(request: Request) -> Response:
+        Push sources only; times and values follow the boundary rules (docs/serving.md)."""
+        return json_response(push_route.push(svc(request).store, source, body))
+
+    @app.get("/models", response_model=ModelsResponse, responses={503: _ERRORS[503]}, tags=["models"])
+    async def list_models(request: Request) -> Response:
         """Every registered model version with its aliases, and whether this worker serves it."""
-        service = svc(request)
-        served_keys = {(k.split("@")[0], v) for k, v in service.cache.served().items()}
-        models = [
-            ModelInfo(name=v.name, version=v.version, flavor=v.flavor, aliases=v.aliases,
-                      feature_service=v.feature_service, signature=v.signature, metrics=v.metrics,
-                      created_at=v.created_at, served=(v.name, v.version) in served_keys)
-            for v in service.store.models.list()
-        ]
-        return json_response(ModelsResponse(models=models).model_dump(mode="json"))
+        return json_response(await svc(request).run(_models, None))
 
     @app.get("/health", tags=["operations"])
     async def health() -> dict[str, str]:
@@ -177,14 +174,21 @@ def create_app(repo_path: str | Path | None = None, *, settings: Settings | None
         return {"status": "ok"}
 
     @app.get("/ready", tags=["operations"], responses={503: {"model": ErrorBody, "description": "Not ready yet."}})
-    def ready(request: Request) -> Response:
-        """Readiness: 200 once the registry and online store answer and aliased models are loaded; else 503."""
+    async def ready(request: Request) -> Response:
+        """Readiness: 200 once every aliased model is loaded and the registry and online store answer
+        within the request deadline; else 503 naming what is not ready."""
         service = svc(request)
         if not service.cache.ready.is_set():
             return json_response({"error": "not_ready", "message": "loading models", "fields": []}, 503)
+        unloadable = service.cache.unloadable()
+        if unloadable:
+            problems = "; ".join(f"{alias}: {reason}" for alias, reason in sorted(unloadable.items()))
+            return json_response({"error": "not_ready", "message": f"models cannot be loaded: {problems}",
+                                  "fields": [], "models": unloadable}, 503)
         try:
-            version = service.store.registry.version()
-            service.store.online.ping()
+            version = await service.run(_check_dependencies, None)
+        except ApiError as exc:
+            return json_response({"error": "not_ready", "message": exc.message, "fields": []}, 503)
         except PitstopError as exc:
             return json_response({"error": "not_ready", "message": str(exc), "fields": []}, 503)
         return json_response({"status": "ready", "registry_version": version, "models": service.cache.served()})
@@ -198,6 +202,25 @@ def create_app(repo_path: str | Path | None = None, *, settings: Settings | None
     return app
 
 
+def _models(service: Service, _body: None) -> dict[str, Any]:
+    served_keys = {(k.split("@")[0], v) for k, v in service.cache.served().items()}
+    models = [
+        ModelInfo(name=v.name, version=v.version, flavor=v.flavor, aliases=v.aliases,
+                  feature_service=v.feature_service, signature=v.signature, metrics=v.metrics,
+                  created_at=v.created_at, served=(v.name, v.version) in served_keys)
+        for v in service.store.models.list()
+    ]
+    return ModelsResponse(models=models).model_dump(mode="json")
+
+
+def _check_dependencies(service: Service, _body: None) -> int:
+    """The registry version, once the registry and the online store both answered."""
+    version = service.store.registry.version()
+    waiting_on(service.online_label)
+    service.store.online.ping()
+    return version
+
+
 def features(service: Service, body: FeaturesRequest) -> dict[str, Any]:
     """POST /features: resolve (cached), check the request, one online read, Feast's response shape."""
     field = "feature_service" if body.feature_service is not None else "features"
@@ -209,6 +232,7 @@ def features(service: Service, body: FeaturesRequest) -> dict[str, Any]:
 def predict(service: Service, body: PredictRequest) -> dict[str, Any]:
     """POST /predict: the served version's features for every entity, one model call, predictions in order."""
     served = _served(service, body)
+    waiting_on("the registry")
     mv = served.version
     if not served.features:
         raise ApiError(422, "model_without_signature",
@@ -222,6 +246,7 @@ def predict(service: Service, body: PredictRequest) -> dict[str, Any]:
     cols, n = check_columns(body.entities, body.request_data, service.shape(resolved), service.settings.max_entities)
     response = _read(service, resolved, cols)
     keys = list(resolved.join_keys)
+    waiting_on(f"model {mv.name!r} version {mv.version}")
     predictions = run_model(served, model_inputs(served, response, keys))
     PREDICTIONS.labels(mv.name, str(mv.version)).inc(n)
     count_statuses(response, served.columns)
@@ -234,6 +259,7 @@ def predict(service: Service, body: PredictRequest) -> dict[str, Any]:
 
 
 def _read(service: Service, resolved: ResolvedFeatures, cols: dict[str, list[Any]]) -> Any:
+    waiting_on(service.online_label)
     try:
         return read_online_features(service.store.online, resolved, cols)
     except PitstopError as exc:
@@ -241,6 +267,7 @@ def _read(service: Service, resolved: ResolvedFeatures, cols: dict[str, list[Any
 
 
 def _served(service: Service, body: PredictRequest) -> ServedModel:
+    waiting_on(f"the model registry (loading model {body.model!r})")
     try:
         return service.cache.get(body.model, body.alias, body.version)
     except NotRegisteredError as exc:
@@ -251,6 +278,17 @@ def _served(service: Service, body: PredictRequest) -> ServedModel:
         raise ApiError(404, "not_found", str(exc), field) from exc
     except PitstopError as exc:
         raise from_pitstop_error(exc, "model") from exc
+
+
+def _freeze_gc() -> None:
+    """Move every object alive after start-up (modules, app, store, models) out of the collector's reach.
+
+    A worker holds a few hundred thousand long-lived objects; each full collection walked all of
+    them (about 40-100 ms on the benchmark machine), a pause that landed in the latency tail.
+    Frozen objects are never collected (they live as long as the worker anyway).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _version() -> str:

@@ -3,6 +3,10 @@
 Body shape (all errors)::
 
     {"error": "invalid_request", "message": "...", "fields": [{"field": "entities.driver_id", "reason": "..."}]}
+
+Error bodies stay small whatever the input: values are quoted as short excerpts where messages are
+written (``pitstop.boundary.shown``), and every body is capped here as well (field names at
+``MAX_FIELD`` characters, messages at ``MAX_MESSAGE``, at most ``MAX_FIELDS`` fields).
 """
 
 from __future__ import annotations
@@ -29,6 +33,15 @@ from pitstop.log import get_logger
 
 log = get_logger(__name__)
 
+MAX_FIELD = 200
+MAX_MESSAGE = 1000
+MAX_FIELDS = 20
+
+
+def capped(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters, ending in ``...`` when cut."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
 
 class ApiError(Exception):
     """An error answered as JSON with ``status``; ``field`` names the request field at fault."""
@@ -41,8 +54,9 @@ class ApiError(Exception):
         self.field = field
 
     def body(self) -> dict[str, Any]:
-        fields = [{"field": self.field, "reason": self.message}] if self.field else []
-        return {"error": self.code, "message": self.message, "fields": fields}
+        message = capped(self.message, MAX_MESSAGE)
+        fields = [{"field": capped(self.field, MAX_FIELD), "reason": message}] if self.field else []
+        return {"error": self.code, "message": message, "fields": fields}
 
 
 def json_response(body: Any, status: int = 200) -> Response:
@@ -80,10 +94,22 @@ def _loc_to_field(loc: tuple[Any, ...]) -> str:
     return out or "body"
 
 
+def _field_and_reason(err: dict[str, Any]) -> dict[str, str]:
+    if err.get("type") == "json_invalid":  # FastAPI puts the character offset in loc: the field is the body
+        detail = (err.get("ctx") or {}).get("error") or err.get("msg", "invalid")
+        at = next((p for p in err.get("loc", ()) if isinstance(p, int)), None)
+        reason = f"invalid JSON: {detail}" + (f" (at character {at})" if at is not None else "")
+        return {"field": "body", "reason": capped(reason, MAX_MESSAGE)}
+    return {"field": capped(_loc_to_field(tuple(err.get("loc", ()))), MAX_FIELD),
+            "reason": capped(str(err.get("msg", "invalid")), MAX_MESSAGE)}
+
+
 def validation_fields(errors: Any) -> list[dict[str, str]]:
-    """pydantic/FastAPI validation errors as ``[{"field": "entities.driver_id[0]", "reason": ...}]``."""
-    fields = [{"field": _loc_to_field(tuple(err.get("loc", ()))), "reason": str(err.get("msg", "invalid"))}
-              for err in errors]
+    """pydantic/FastAPI validation errors as ``[{"field": "entities.driver_id[0]", "reason": ...}]``.
+
+    Invalid JSON (including a truncated body) names the field ``body``; at most ``MAX_FIELDS`` are kept.
+    """
+    fields = [_field_and_reason(err) for err in list(errors)[:MAX_FIELDS]]
     return fields or [{"field": "body", "reason": "invalid"}]
 
 
@@ -110,4 +136,5 @@ async def http_error_handler(_request: Request, exc: StarletteHTTPException) -> 
 
 async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error serving %s %s", request.method, request.url.path)
-    return json_response({"error": "internal", "message": f"{type(exc).__name__}: {exc}", "fields": []}, 500)
+    return json_response({"error": "internal", "message": capped(f"{type(exc).__name__}: {exc}", MAX_MESSAGE),
+                          "fields": []}, 500)

@@ -2,9 +2,10 @@
 
 FastAPI's routing, dependency solving and exception middleware cost more per request than a
 one-entity online read. This ASGI middleware answers the two hot routes itself: it reads the body,
-validates it with the same pydantic models (their Rust JSON parser), calls the same handler
-functions the FastAPI routes use, and answers with the same JSON bodies and status codes. Every
-other request (and the OpenAPI schema) goes through FastAPI unchanged.
+validates it with the same pydantic models (their Rust JSON parser), runs the same handler
+functions the FastAPI routes use off the event loop under the request deadline (``Service.run``),
+and answers with the same JSON bodies and status codes. Every other request (and the OpenAPI
+schema) goes through FastAPI unchanged.
 """
 
 from __future__ import annotations
@@ -45,18 +46,18 @@ class FastPath:
         if body is None:
             status, payload = 413, _error("body_too_large", f"the body exceeds {MAX_BODY_BYTES} bytes", "body")
         else:
-            status, payload = _answer(scope["app"].state.service, route, body, scope["path"])
+            status, payload = await _answer(scope["app"].state.service, route, body, scope["path"])
         data = orjson.dumps(payload, option=_DUMP_OPTIONS)
         await send({"type": "http.response.start", "status": status,
                     "headers": [*_JSON_HEADERS, (b"content-length", str(len(data)).encode())]})
         await send({"type": "http.response.body", "body": data})
 
 
-def _answer(service: Any, route: tuple[type[BaseModel], Handler], body: bytes, path: str) -> tuple[int, Any]:
+async def _answer(service: Any, route: tuple[type[BaseModel], Handler], body: bytes, path: str) -> tuple[int, Any]:
     model, handler = route
     try:
         request = model.model_validate_json(body)
-        return 200, handler(service, request)
+        return 200, await service.run(handler, request)
     except ValidationError as exc:
         fields = validation_fields(exc.errors(include_url=False))
         return 422, {"error": "invalid_request", "message": f"{fields[0]['field']}: {fields[0]['reason']}",

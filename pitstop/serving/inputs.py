@@ -1,4 +1,6 @@
-"""Checks on request entities and request data, so a bad request answers 422 naming the field at fault."""
+"""Checks on request entities, request data and pushed rows, so a bad request answers 422 naming the field
+at fault. The rules themselves live in ``pitstop.boundary`` (shared with the ingester, ``FeatureStore.push``
+and entity rows); this module only names the request field."""
 
 from __future__ import annotations
 
@@ -6,19 +8,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pyarrow as pa
 
+from pitstop.boundary import MAX_US, TimeUnit, check_keys, check_value, shown, timestamp_us
 from pitstop.definitions import FeatureView, ParquetSource
 from pitstop.definitions.dtypes import DType
+from pitstop.errors import InvalidValueError
 from pitstop.repo.validate import source_schema
 from pitstop.resolve import ResolvedFeatures
 from pitstop.serving.errors import ApiError
 
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-_MIN_US, _MAX_US = -62135596800 * 1_000_000, 253402300799 * 1_000_000
 _INT_TYPES = ("Int64", "Int32")
-_FLOAT_TYPES = ("Float64", "Float32")
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def check_columns(entities: dict[str, list[Any]], request_data: dict[str, list[A
         for name, values in cols.items():
             field = f"{section}.{name}"
             if name in merged:
-                raise ApiError(422, "invalid_request", f"{name!r} is given twice (also in {where[name]})", field)
+                raise ApiError(422, "invalid_request", f"{shown(name)} is given twice (also in {where[name]})", field)
             if name not in shape.join_keys and name not in shape.request_fields:
                 raise ApiError(422, "invalid_request", _unknown_column(name, shape), field)
             merged[name], where[name] = values, field
@@ -134,60 +134,40 @@ def _unknown_column(name: str, shape: RequestShape) -> str:
     known = f"join keys: {', '.join(shape.join_keys) or 'none'}"
     if shape.request_fields:
         known += f"; request data: {', '.join(shape.request_fields)}"
-    return f"{name!r} is not used by the requested features ({known})"
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, str):
-        return "str"
-    if value is None:
-        return "null"
-    return type(value).__name__
+    return f"{shown(name)} is not used by the requested features ({known})"
 
 
 def _check_key(key: str, values: list[Any], declared: str | None, field: str) -> None:
-    expected = declared
+    try:
+        check_keys(key, values, declared)
+    except InvalidValueError as exc:
+        raise ApiError(422, "invalid_entity_key", exc.reason, f"{field}[{exc.row}]") from exc
+
+
+def _check_value_types(values: list[Any], dtype: DType, field: str, unit: TimeUnit = "s") -> None:
     for i, value in enumerate(values):
-        kind = _kind(value)
-        if kind not in ("int", "str"):
-            raise ApiError(422, "invalid_entity_key", f"join keys must be integers or strings, got {kind} {value!r}",
-                           f"{field}[{i}]")
-        if expected is None:
-            expected = kind
-        elif kind != expected:
-            whose = f"{key!r} keys are" if declared else "the other values are"
-            raise ApiError(422, "invalid_entity_key",
-                           f"wrong key type: {value!r} is {'an integer' if kind == 'int' else 'a string'}, "
-                           f"but {whose} {'integers' if expected == 'int' else 'strings'}",
-                           f"{field}[{i}]")
-        if kind == "int" and not INT64_MIN <= value <= INT64_MAX:
-            raise ApiError(422, "invalid_entity_key", f"{value} does not fit a 64-bit integer key", f"{field}[{i}]")
+        if value is None:
+            continue
+        try:
+            check_value(value, dtype, unit)
+        except ValueError as exc:
+            raise ApiError(422, "invalid_request_data", f"expected {dtype}: {exc}", f"{field}[{i}]") from exc
 
 
-def _check_value_types(values: list[Any], dtype: DType, field: str) -> None:
-    for i, value in enumerate(values):
-        kind = _kind(value)
-        ok = (
-            kind == "null"
-            or (dtype.name in _INT_TYPES and kind == "int" and INT64_MIN <= value <= INT64_MAX)
-            or (dtype.name in _FLOAT_TYPES and kind in ("int", "float"))
-            or (dtype.name == "String" and kind == "str")
-            or (dtype.name == "Bool" and kind == "bool")
-            or (dtype.name == "Timestamp" and kind in ("str", "int", "float"))
-        )
-        if not ok:
-            raise ApiError(422, "invalid_request_data", f"expected {dtype}, got {kind} {value!r}", f"{field}[{i}]")
+def rows_to_table(views: list[FeatureView], rows: list[dict[str, Any]], root: Path | None = None, *,
+                  unit: TimeUnit = "s", latest: int = MAX_US) -> pa.Table:
+    """Pushed JSON rows as a table typed by the views' schema, after the boundary rules.
 
-
-def rows_to_table(views: list[FeatureView], rows: list[dict[str, Any]], root: Path | None = None) -> pa.Table:
-    """Pushed JSON rows as a table typed by the views' schema; timestamps may be ISO 8601 text or epoch seconds.
+    Args:
+        views: the views fed by the pushed source.
+        rows: the JSON rows.
+        root: the offline root (to learn undeclared key types from the source's files).
+        unit: the unit of numeric times (``PushRequest.timestamp_unit``).
+        latest: the latest accepted event or created time (``pitstop.boundary.latest_us``).
 
     Raises:
-        ApiError: 422 naming ``rows[i].column`` for a missing column or a value that does not fit its type.
+        ApiError: 422 naming ``rows[i].column`` for a missing or unknown column, or ``rows.column[i]``
+            for a value that does not fit its type, unit or time window.
     """
     view = views[0]
     source = view.source.batch
@@ -204,7 +184,7 @@ def rows_to_table(views: list[FeatureView], rows: list[dict[str, Any]], root: Pa
         values = [row.get(name) for row in rows]
         field = f"rows.{name}"
         if name in time_cols:
-            columns[name] = _timestamps(values, field)
+            columns[name] = _timestamps(values, field, unit, latest, nulls=name != source.timestamp_field)
             continue
         if name in view.join_keys:
             _check_key(name, values, key_kind(view, name, root), field)
@@ -212,37 +192,28 @@ def rows_to_table(views: list[FeatureView], rows: list[dict[str, Any]], root: Pa
             continue
         dtype = dtypes.get(name)
         if dtype is None:
-            raise ApiError(422, "invalid_request", f"{name!r} is not a column of feature views "
+            raise ApiError(422, "invalid_request", f"{shown(name)} is not a column of feature views "
                            f"{', '.join(v.name for v in views)}", f"rows[0].{name}")
-        if dtype.element is None:
-            _check_value_types(values, dtype, field)
+        if dtype.name == "Timestamp":
+            columns[name] = _timestamps(values, field, unit, MAX_US, nulls=True)
+            continue
+        _check_value_types(values, dtype, field, unit)
         try:
-            columns[name] = pa.array(values, type=dtype.to_arrow()) if dtype.name != "Timestamp" else \
-                _timestamps(values, field)
+            columns[name] = pa.array(values, type=dtype.to_arrow())
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
-            raise ApiError(422, "invalid_request", f"values do not fit {dtype}: {exc}", field) from exc
+            raise ApiError(422, "invalid_request", f"values do not fit {dtype}: {shown(str(exc))}", field) from exc
     return pa.table(columns)
 
 
-def _timestamps(values: list[Any], field: str) -> pa.Array:
-    """Epoch seconds or ISO 8601 text (naive = UTC) per value, as a UTC microsecond timestamp array."""
-    micros: list[int] = []
+def _timestamps(values: list[Any], field: str, unit: TimeUnit, latest: int, *, nulls: bool) -> pa.Array:
+    """ISO 8601 text (naive = UTC) or epoch numbers in ``unit`` per value, as a UTC microsecond timestamp array."""
+    micros: list[int | None] = []
     for i, value in enumerate(values):
-        kind = _kind(value)
+        if value is None and nulls:
+            micros.append(None)
+            continue
         try:
-            if kind in ("int", "float"):
-                us = round(float(value) * 1_000_000)
-            elif kind == "str":
-                stamp = pd.Timestamp(value)
-                stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-                us = stamp.value // 1000
-            else:
-                raise ValueError(f"got {kind}")
-            if not _MIN_US <= us <= _MAX_US:
-                raise ValueError("out of range (years 1-9999)")
-        except (ValueError, OverflowError, TypeError) as exc:
-            raise ApiError(422, "invalid_timestamp",
-                           f"expected an ISO 8601 timestamp or epoch seconds, got {value!r}: {exc}",
-                           f"{field}[{i}]") from exc
-        micros.append(us)
+            micros.append(timestamp_us(value, unit, latest))
+        except ValueError as exc:
+            raise ApiError(422, "invalid_timestamp", str(exc), f"{field}[{i}]") from exc
     return pa.array(micros, pa.int64()).cast(pa.timestamp("us", tz="UTC"))

@@ -8,6 +8,7 @@ Loading happens on a background thread, never on the request path (except a mode
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ log = get_logger(__name__)
 
 DEFAULT_ALIAS = "production"
 _MAX_PINNED = 16
+_RETRY_SECONDS = 15.0  # how often an alias that could not be loaded is tried again (when its version did not move)
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,15 @@ class ServedModel:
         return self.version.feature_columns
 
 
+@dataclass(frozen=True)
+class LoadFailure:
+    """An alias this worker should serve but cannot load: which version, why, since when (monotonic)."""
+
+    version: int | None
+    reason: str
+    at: float
+
+
 class ModelCache:
     """Serves models by alias (hot-swapped) or by fixed version (loaded once, kept in a small LRU).
 
@@ -48,15 +59,19 @@ class ModelCache:
         models: the model registry to resolve and load from.
         refresh_seconds: how often the watcher thread checks whether served aliases moved.
         on_swap: called with (old, new) after an alias was swapped to a new version.
+        on_ready: called on the watcher thread once the start-up loads are done (before ``ready`` is set).
     """
 
     def __init__(self, models: ModelRegistry, refresh_seconds: float = 1.0,
-                 on_swap: Callable[[ServedModel, ServedModel], None] | None = None) -> None:
+                 on_swap: Callable[[ServedModel, ServedModel], None] | None = None,
+                 on_ready: Callable[[], None] | None = None) -> None:
         self._models = models
+        self._on_ready = on_ready
         self._refresh = refresh_seconds
         self._on_swap = on_swap
         self._by_alias: dict[tuple[str, str], ServedModel] = {}
         self._pinned: OrderedDict[tuple[str, int], ServedModel] = OrderedDict()
+        self._failed: dict[tuple[str, str], LoadFailure] = {}
         self._load_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -96,6 +111,22 @@ class ModelCache:
         """``name@alias`` -> version this worker currently serves."""
         return {f"{n}@{a}": s.version.version for (n, a), s in list(self._by_alias.items())}
 
+    def unloadable(self) -> dict[str, str]:
+        """``name@alias`` -> why it cannot be served, for every alias that has no loaded version.
+
+        An alias that moved to a version that cannot be loaded, but still serves its previous
+        version, is not listed: the worker still answers for it (the failure is logged).
+        """
+        out = {}
+        for (name, alias), failure in list(self._failed.items()):
+            if (name, alias) in self._by_alias:
+                continue
+            if failure.version is None:
+                out["model registry"] = f"cannot list the model aliases: {failure.reason}"
+            else:
+                out[f"{name}@{alias}"] = f"cannot load version {failure.version}: {failure.reason}"
+        return out
+
     # --- background ----------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -111,6 +142,8 @@ class ModelCache:
     def _run(self) -> None:
         try:
             self._preload()
+            if self._on_ready is not None:
+                self._on_ready()
         finally:
             self.ready.set()
         while not self._stop.wait(self._refresh):
@@ -126,19 +159,39 @@ class ModelCache:
             aliases = self._models.aliases()
         except PitstopError as exc:
             log.warning("could not list model aliases at start-up: %s", exc)
+            self._failed[("*", "")] = LoadFailure(None, str(exc), time.monotonic())
             return
         for record in aliases:
-            key = (record.name, record.alias)
-            try:
-                served = self._load(self._models.get(record.name, record.version))
-            except PitstopError as exc:
-                log.error("cannot load model %s@%s (version %d): %s", record.name, record.alias, record.version, exc)
-                continue
-            self._by_alias.setdefault(key, served)
+            self._load_alias((record.name, record.alias), record.version)
+
+    def _load_alias(self, key: tuple[str, str], version: int) -> None:
+        """Load ``version`` for an alias no version of which is loaded; record a failure instead of raising."""
+        try:
+            served = self._load(self._models.get(key[0], version))
+        except PitstopError as exc:
+            log.error("cannot load model %s@%s (version %d): %s", key[0], key[1], version, exc)
+            self._failed[key] = LoadFailure(version, str(exc), time.monotonic())
+            return
+        self._by_alias.setdefault(key, served)
+        self._failed.pop(key, None)
+
+    def _retry_failed(self, current: dict[tuple[str, str], int]) -> None:
+        """Try again the aliases that could not be loaded: at once when they moved, else every few seconds."""
+        if self._failed.pop(("*", ""), None) is not None:  # start-up could not list the aliases: load them now
+            for key, target in current.items():
+                if key not in self._by_alias:
+                    self._load_alias(key, target)
+        for key, failure in list(self._failed.items()):
+            target = current.get(key)
+            if target is None or key in self._by_alias:  # alias removed, or loaded by a request meanwhile
+                self._failed.pop(key, None)
+            elif target != failure.version or time.monotonic() - failure.at >= _RETRY_SECONDS:
+                self._load_alias(key, target)
 
     def refresh(self) -> list[tuple[str, int, int]]:
         """Swap every served alias that moved; returns (name@alias, old version, new version) per swap."""
         current = {(a.name, a.alias): a.version for a in self._models.aliases()}
+        self._retry_failed(current)
         swaps = []
         for key, old in list(self._by_alias.items()):
             target = current.get(key)

@@ -103,8 +103,11 @@ class PushRequest(_Body):
     """POST /push/{source}: rows for every view fed by a push source."""
 
     rows: list[dict[str, Scalar]] = Field(..., min_length=1, description="Rows with join keys, the event timestamp "
-                                          "(ISO 8601 string or epoch seconds) and feature values.")
+                                          "(ISO 8601 string or an epoch number in timestamp_unit) and feature values.")
     to: Literal["online", "offline", "online_and_offline"] = "online"
+    timestamp_unit: Literal["s", "ms", "us", "ns"] = Field(
+        "s", description="The unit of numeric times: epoch seconds (default), milliseconds, microseconds or "
+        "nanoseconds. Times must fall between 1900 and now plus online_store.max_future_seconds.")
 
 
 class PushResponse(BaseModel):

@@ -1,4 +1,9 @@
-"""Run the scoring app: gunicorn with uvicorn workers (production) or one uvicorn process (dev)."""
+"""Run the scoring app: gunicorn with uvicorn workers (production) or one uvicorn process (dev).
+
+Both use ``ClientLimitsProtocol`` (pitstop.serving.protocol) for HTTP/1.1 connections, so slow or
+silent clients are closed after ``serving.client_timeout_seconds`` and idle keep-alive connections
+after ``serving.keepalive``.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from pitstop.errors import ConfigError
-
-WORKER_CLASS = "uvicorn_worker.UvicornWorker"
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,9 @@ class ServeOptions:
     keepalive: int
     max_requests: int
     access_log: bool = False
+    client_timeout: float = 10.0
+    max_header_bytes: int = 65_536
+    reuse_port: bool = False
 
 
 def _split_bind(bind: str) -> tuple[str, int]:
@@ -52,18 +58,23 @@ def run_dev(options: ServeOptions) -> None:
     """One uvicorn process, for development and debugging."""
     import uvicorn
 
+    from pitstop.serving.protocol import protocol_class
+
     host, port = _split_bind(options.bind)
     _prepare_env(options.repo, multiprocess=False)
     uvicorn.run("pitstop.serving.app:create_app", factory=True, host=host, port=port,
                 access_log=options.access_log, timeout_graceful_shutdown=options.graceful_timeout,
-                timeout_keep_alive=options.keepalive)
+                timeout_keep_alive=options.keepalive,
+                http=protocol_class(options.client_timeout, options.max_header_bytes))
 
 
 def run_gunicorn(options: ServeOptions) -> None:
     """gunicorn master with ``options.workers`` uvicorn workers; SIGTERM drains in-flight requests."""
     from gunicorn.app.base import BaseApplication
 
-    _split_bind(options.bind)
+    from pitstop.serving.protocol import protocol_class
+
+    host, port = _split_bind(options.bind)
     metrics_dir = _prepare_env(options.repo, multiprocess=True)
 
     def child_exit(_server: Any, worker: Any) -> None:
@@ -74,7 +85,8 @@ def run_gunicorn(options: ServeOptions) -> None:
     config: dict[str, Any] = {
         "bind": options.bind,
         "workers": options.workers,
-        "worker_class": WORKER_CLASS,
+        "worker_class": _worker_class(protocol_class(options.client_timeout, options.max_header_bytes),
+                                      (host, port) if options.reuse_port else None),
         "timeout": options.timeout,
         "graceful_timeout": options.graceful_timeout,
         "keepalive": options.keepalive,
@@ -85,6 +97,9 @@ def run_gunicorn(options: ServeOptions) -> None:
         "proc_name": "pitstop-serve",
         "child_exit": child_exit,
     }
+    if options.reuse_port:
+        config["reuse_port"] = True
+        config["when_ready"] = _close_shared_listeners
 
     class _App(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
@@ -101,3 +116,41 @@ def run_gunicorn(options: ServeOptions) -> None:
     finally:
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _worker_class(protocol: type, own_socket: tuple[str, int] | None) -> type:
+    """uvicorn's gunicorn worker, speaking HTTP/1.1 through ``protocol``.
+
+    With ``own_socket`` (``serving.reuse_port``) each worker listens on its own ``SO_REUSEPORT``
+    socket bound to that address, so the kernel spreads new connections evenly over the workers
+    (by a hash of the client address and port) instead of letting whichever worker wakes first
+    accept a whole burst of them from the one shared socket.
+    """
+    from uvicorn_worker import UvicornWorker
+
+    def init_process(self: Any) -> None:
+        if own_socket is not None:
+            self.sockets = [_reuse_port_socket(*own_socket, self.cfg.backlog)]
+        UvicornWorker.init_process(self)
+
+    return type("PitstopUvicornWorker", (UvicornWorker,), {
+        "CONFIG_KWARGS": {"loop": "auto", "http": protocol}, "init_process": init_process})
+
+
+def _reuse_port_socket(host: str, port: int, backlog: int) -> Any:
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.create_server((host, port), family=family, backlog=backlog, reuse_port=True)
+    sock.setblocking(False)
+    return sock
+
+
+def _close_shared_listeners(arbiter: Any) -> None:
+    """gunicorn ``when_ready`` hook with ``reuse_port``: the master stops listening before forking.
+
+    A listening socket that no worker accepts from would still get its share of connections from
+    the kernel's ``SO_REUSEPORT`` group, so the master's own socket is closed; workers bind theirs.
+    """
+    for listener in arbiter.LISTENERS:
+        listener.close()

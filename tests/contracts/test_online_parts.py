@@ -196,6 +196,6 @@ def test_factory_rejects_other_urls_naming_them_and_the_accepted_schemes(url: st
         open_online_store(url, "p", Path("."))
     message = str(info.value)
     assert "pw" not in message
-    assert url.replace("user:pw@", "***@") in message
+    assert url.replace("user:pw@", "user:***@") in message
     if url != "sqlite:///":
         assert "redis://" in message and "sqlite:///" in message

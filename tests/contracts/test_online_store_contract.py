@@ -309,6 +309,30 @@ def test_ping_succeeds_on_a_reachable_store(store: OnlineStore) -> None:
     store.ping()
 
 
+def test_generation_marker_is_created_once_and_survives_writes_and_deletes(
+    store: OnlineStore, open_store: Callable[[str], OnlineStore]
+) -> None:
+    assert store.generation() is None  # a new project's store has none until materialization creates it
+    first = store.generation(create=True)
+    assert isinstance(first, str) and len(first) >= 16
+    assert store.generation() == first and store.generation(create=True) == first
+    store.write([batch(DRIVER, {"driver_id": [1]}, {"rate": [0.1], "trips": [1]}, [T0])])
+    store.delete_views(["driver_stats"])
+    again = open_store(store.project)  # type: ignore[attr-defined]
+    assert again.generation() == first  # another connection (process, host) sees the same marker
+    other = open_store(f"other_{uuid.uuid4().hex[:8]}")
+    assert other.generation() is None  # per project
+    assert other.generation(create=True) != first
+
+
+def test_concurrent_creators_agree_on_one_generation(open_store: Callable[[str], OnlineStore]) -> None:
+    project = f"gen_{uuid.uuid4().hex[:8]}"
+    stores = [open_store(project) for _ in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        ids = list(pool.map(lambda s: s.generation(create=True), stores))
+    assert len(set(ids)) == 1 and ids[0] is not None
+
+
 # ---------------------------------------------------------------- concurrency
 
 Row = tuple[int, int, int, int]

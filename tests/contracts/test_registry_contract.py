@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from pitstop.registry.base import MaterializationRun, ModelVersionRecord, Registry
+from pitstop.registry.base import MaterializationRun, ModelVersionRecord, Registry, Watermark
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 SPECS = {"entity": {"driver": {"join_keys": ["driver_id"]}},
@@ -149,6 +150,123 @@ def test_runs_are_recorded_newest_first(registry: Registry) -> None:
     assert (runs[1].status, runs[1].error, runs[1].rows, runs[1].stale) == ("failed", "boom", 10, 1)
     assert runs[0].end == T0 + timedelta(hours=2) and runs[0].finished_at == T0 + timedelta(seconds=3)
     assert [r.view for r in registry.runs(limit=2)] == ["v2", "v1"]
+
+
+def test_watermarks_record_the_online_generation_they_were_written_against(registry: Registry) -> None:
+    assert registry.set_watermark("stats", T0, generation="g1")
+    registry.set_watermark("legacy", T0)
+    assert registry.watermark_states() == {"stats": Watermark(T0, "g1"), "legacy": Watermark(T0, None)}
+    assert registry.set_watermark("stats", T0 + timedelta(hours=1), generation="g2")
+    assert registry.watermark_states()["stats"] == Watermark(T0 + timedelta(hours=1), "g2")
+
+
+def test_reset_voids_a_watermark_until_a_run_that_saw_the_reset_moves_it(registry: Registry) -> None:
+    registry.set_watermark("stats", T0, generation="g1")
+    registry.set_watermark("other", T0, generation="g1")
+    registry.reset_watermarks(["stats", "never_run"], "view changed")
+    assert registry.watermarks() == {"other": T0}  # reset views have no watermark
+    states = registry.watermark_states()
+    assert states["stats"] == Watermark(None, None, 1, "view changed")
+    assert states["never_run"] == Watermark(None, None, 1, "view changed")
+    # a run that read the state before the reset (counter 0) must not move it
+    assert not registry.set_watermark("stats", T0 + timedelta(hours=1), generation="g1", resets=0)
+    assert registry.watermark_states()["stats"].reset_reason == "view changed"
+    assert registry.set_watermark("stats", T0 + timedelta(hours=2), generation="g1", resets=1)
+    assert registry.watermark_states()["stats"] == Watermark(T0 + timedelta(hours=2), "g1", 1, None)
+    registry.reset_watermarks(["stats"], "view changed")
+    assert registry.watermark_states()["stats"].resets == 2
+    # counter 0 matches a view without a state (first run) and one never reset
+    assert registry.set_watermark("fresh", T0, generation="g1", resets=0)
+    assert registry.set_watermark("other", T0 + timedelta(hours=1), generation="g1", resets=0)
+    assert not registry.set_watermark("gone", T0, resets=3)
+    assert "gone" not in registry.watermark_states()
+
+
+def test_deleted_watermarks_are_forgotten(registry: Registry) -> None:
+    registry.set_watermark("stats", T0, generation="g1")
+    registry.set_watermark("other", T0, generation="g1")
+    registry.delete_watermarks(["stats", "not_there"])
+    assert registry.watermarks() == {"other": T0} and set(registry.watermark_states()) == {"other"}
+
+
+def test_runs_record_why_their_window_was_chosen(registry: Registry) -> None:
+    registry.record_run(MaterializationRun("v", T0, T0, 0, 0, "success", None, T0, T0))
+    registry.record_run(MaterializationRun("v", T0, T0, 1, 0, "success", None, T0, T0,
+                                           "refill: online store generation changed"))
+    assert [r.reason for r in registry.runs()] == ["refill: online store generation changed", None]
+
+
+OLD_TABLES = {  # the two tables as an older pitstop created them, before generations and reasons
+    "sqlite": ["CREATE TABLE watermarks (view TEXT PRIMARY KEY, watermark TEXT NOT NULL, updated_at TEXT NOT NULL)",
+               'CREATE TABLE materialization_runs (id INTEGER PRIMARY KEY AUTOINCREMENT, view TEXT NOT NULL, '
+               'start TEXT NOT NULL, "end" TEXT NOT NULL, rows INTEGER NOT NULL, stale INTEGER NOT NULL, '
+               "status TEXT NOT NULL, error TEXT, started_at TEXT NOT NULL, finished_at TEXT NOT NULL)",
+               "INSERT INTO watermarks VALUES ('stats', '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00')",
+               "INSERT INTO materialization_runs (view, start, \"end\", rows, stale, status, started_at, finished_at) "
+               "VALUES ('stats', '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00', 1, 0, 'success', "
+               "'2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00')"],
+    "postgres": ["CREATE TABLE pitstop_watermarks (project TEXT NOT NULL, view TEXT NOT NULL, "
+                 "watermark TIMESTAMPTZ NOT NULL, updated_at TIMESTAMPTZ NOT NULL, PRIMARY KEY (project, view))",
+                 "CREATE TABLE pitstop_materialization_runs (id BIGSERIAL PRIMARY KEY, project TEXT NOT NULL, "
+                 "view TEXT NOT NULL, start_ts TIMESTAMPTZ NOT NULL, end_ts TIMESTAMPTZ NOT NULL, rows BIGINT NOT NULL, "
+                 "stale BIGINT NOT NULL, status TEXT NOT NULL, error TEXT, started_at TIMESTAMPTZ NOT NULL, "
+                 "finished_at TIMESTAMPTZ NOT NULL)",
+                 "INSERT INTO pitstop_watermarks VALUES ('p', 'stats', '2026-01-01T00:00:00Z', now())",
+                 "INSERT INTO pitstop_materialization_runs (project, view, start_ts, end_ts, rows, stale, status, "
+                 "started_at, finished_at) VALUES ('p', 'stats', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', "
+                 "1, 0, 'success', now(), now())"],
+}
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
+def test_a_registry_made_by_an_older_pitstop_is_upgraded_in_place(kind: str, tmp_path: Path) -> None:
+    with _old_registry(kind, tmp_path) as location:
+        registry = open_backend(kind, location, "p")
+        try:
+            assert registry.watermarks() == {"stats": T0}
+            assert registry.watermark_states() == {"stats": Watermark(T0, None)}  # generation unknown: refill once
+            assert [(r.view, r.rows, r.reason) for r in registry.runs()] == [("stats", 1, None)]
+            assert registry.set_watermark("stats", T0 + timedelta(hours=1), generation="g", resets=0)
+            registry.reset_watermarks(["stats"], "view changed")
+            assert registry.watermark_states()["stats"].resets == 1
+        finally:
+            registry.close()
+        again = open_backend(kind, location, "p")  # opening an upgraded registry changes nothing
+        try:
+            assert again.watermark_states()["stats"].reset_reason == "view changed"
+        finally:
+            again.close()
+
+
+@contextmanager
+def _old_registry(kind: str, tmp_path: Path) -> Iterator[str]:
+    """A registry location whose watermark and run tables have an older pitstop's columns and one row each."""
+    if kind == "sqlite":
+        import sqlite3
+
+        conn = sqlite3.connect(tmp_path / "p.db")
+        for statement in OLD_TABLES["sqlite"]:
+            conn.execute(statement)
+        conn.commit()
+        conn.close()
+        yield str(tmp_path)
+        return
+    import psycopg
+
+    from tests.support.postgres import ServerMissingError, scratch_database
+
+    try:
+        database = scratch_database()
+        url = database.__enter__()
+    except ServerMissingError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            for statement in OLD_TABLES["postgres"]:
+                conn.execute(statement)
+        yield url
+    finally:
+        database.__exit__(None, None, None)
 
 
 # --- locks ---------------------------------------------------------------------------------------

@@ -263,3 +263,55 @@ def test_sigterm_finishes_the_batch_commits_and_exits_cleanly(tmp_path: Path, re
         wait_until(lambda: len(again.ingester.assigned) == 3, 30, "the partitions")
         time.sleep(1.0)
         assert again.ingester.stats.events == 0
+
+
+def test_poison_messages_are_dead_lettered_and_never_replayed_across_restarts(tmp_path: Path, redis_url: str,
+                                                                               kafka_bootstrap: str) -> None:
+    """Issue 10: epoch µs / ms and far-future event times between good events. Good ones land online and
+    offline, poison goes to the DLQ with its reason, the ingester keeps running, and a restart neither
+    crashes nor replays them (the offsets moved past them)."""
+    topic, store = new_stream(tmp_path, redis_url, kafka_bootstrap)
+    now = datetime.now(UTC).replace(microsecond=0)
+    stamp = int((now - timedelta(minutes=2)).timestamp())
+    good = [event(d, iso(now - timedelta(minutes=1)), speed=d + 0.25, trips=d) for d in range(6)]
+    poison = [event(100, stamp * 1_000_000, speed=1.0),  # type: ignore[arg-type]  epoch µs (the reported crash)
+              event(101, stamp * 1_000, speed=1.0),  # type: ignore[arg-type]  epoch ms (read as year ~58,000)
+              event(102, iso(now + timedelta(days=365)), speed=1.0),  # pins the key forever if accepted
+              event(103, "now", speed=1.0)]
+    with store:
+        with running_ingester(store) as first:
+            produce(kafka_bootstrap, topic, [good[0], poison[0], good[1], poison[1], good[2], poison[2], good[3],
+                                             poison[3], good[4], good[5]])
+            wait_until(lambda: first.ingester.stats.events == 6 and first.ingester.stats.dead_letters == 4, 30,
+                       "good events and dead letters")
+            wait_until(lambda: first.ingester.stats.commits >= 1 and not first.ingester._processed, 10, "the commit")
+        assert online(store, list(range(6))) == {d: (d + 0.25, d, "x") for d in range(6)}
+        assert online(store, [100, 101, 102, 103]) == dict.fromkeys((100, 101, 102, 103), (None, None, None))
+        rows = offline_rows(store)
+        assert sorted(rows["driver_id"]) == list(range(6))
+        letters = read_topic(kafka_bootstrap, f"{topic}.dlq", expected=4)
+        reasons = {json.loads(r.value)["driver_id"]: dict(r.headers)["pitstop.reason"].decode() for r in letters}
+        assert "set timestamp_unit='us'" in reasons[100]
+        assert "set timestamp_unit='ms'" in reasons[101]
+        assert "later than the latest accepted time" in reasons[102]
+        assert "'now' is not an ISO-8601 time" in reasons[103]
+
+        # a restart replays nothing (the poison was committed with the rest) and goes on ingesting
+        with running_ingester(store) as second:
+            produce(kafka_bootstrap, topic, [event(6, iso(now), speed=6.25, trips=6)])
+            wait_until(lambda: second.ingester.stats.events == 1, 30, "the new event")
+            time.sleep(1.0)  # a replay would show up now
+            assert second.ingester.stats.dead_letters == 0 and second.ingester.stats.events == 1
+        assert online(store, [6]) == {6: (6.25, 6, "x")}
+
+        # the same source declared in milliseconds accepts epoch milliseconds
+        defs = tmp_path / "defs.py"
+        defs.write_text(defs.read_text().replace('timestamp_field="event_timestamp",',
+                                                 'timestamp_field="event_timestamp", timestamp_unit="ms",', 1))
+        assert store.plan().changes, "declaring the unit is a change"
+        store.apply()
+        with running_ingester(store) as third:
+            produce(kafka_bootstrap, topic, [event(7, stamp * 1_000, speed=7.25, trips=7)])  # type: ignore[arg-type]
+            wait_until(lambda: third.ingester.stats.events == 1, 30, "the ms event")
+            assert third.ingester.stats.dead_letters == 0
+        assert online(store, [7]) == {7: (7.25, 7, "x")}

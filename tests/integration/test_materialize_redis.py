@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pytest
+import redis
 
 from pitstop import FeatureStore
 from pitstop.errors import MaterializationError
+from pitstop.online.keys import generation_key
 from pitstop.push import latest_per_key
+from tests.integration.redis_server import RedisServer
+from tests.support import local_server
 from tests.support.online_repo import make_repo, now_hour
 from tests.unit.test_materialize import FailingOnce, online
 
@@ -95,3 +99,106 @@ def test_apply_drops_online_values_of_a_retyped_view(tmp_path: Path, repo: Calla
                              'schema=[Field("signup", Int64, description="year"), Field("driver_id", Int64)]'))
     store.apply()
     assert online(store, [1], ["forever:signup"])["statuses"]["signup"] == ["NOT_FOUND"]
+
+
+# --- self-healing online state (issue 10) -----------------------------------------------------------
+
+
+def _project_keys(store: FeatureStore) -> list[bytes]:
+    """Every key of the store's project, on every primary (the cluster client scans them all)."""
+    from pitstop.online.keys import project_prefix
+
+    client = store.online._commands()  # type: ignore[attr-defined]
+    return list(client.scan_iter(match=f"{project_prefix(store.settings.project)}*", count=1000))
+
+
+def _drop_project(store: FeatureStore) -> None:
+    """The project's keys vanish, as on a failover to an empty replica, without disturbing other tests' keys."""
+    client = store.online._commands()  # type: ignore[attr-defined]
+    for key in _project_keys(store):
+        client.delete(key)
+
+
+def _assert_back(store: FeatureStore, before: dict) -> None:
+    got = online(store, [1, 2, 3], REFS)
+    assert got == before
+    assert got["statuses"]["signup"][:2] == ["PRESENT", "PRESENT"]
+
+
+def test_project_keys_lost_then_incremental_refills(tmp_path: Path, repo: Callable[[Path], FeatureStore]) -> None:
+    store = repo(tmp_path)
+    end = datetime.now(UTC)
+    store.materialize_incremental(end)
+    before = online(store, [1, 2, 3], REFS)
+    _drop_project(store)
+    assert online(store, [1], ["forever:signup"])["statuses"]["signup"] == ["NOT_FOUND"]
+    outcomes = store.materialize_incremental(end + timedelta(minutes=1))
+    assert {o.reason for o in outcomes} == {"refill: store generation changed"}
+    _assert_back(store, before)
+
+
+def test_flushall_then_incremental_refills(tmp_path: Path) -> None:
+    with RedisServer(tmp_path / "redis") as server:
+        store = make_repo(tmp_path / "repo", server.url)
+        try:
+            end = datetime.now(UTC)
+            assert {o.reason for o in store.materialize_incremental(end)} == {"first run"}
+            before = online(store, [1, 2, 3], REFS)
+            redis.Redis.from_url(server.url).flushall()
+            assert online(store, [1, 2], ["forever:signup"])["statuses"]["signup"] == ["NOT_FOUND", "NOT_FOUND"]
+            store.materialize_incremental(end + timedelta(minutes=1))
+            _assert_back(store, before)
+            assert [r.reason for r in store.registry.runs(limit=3)] == ["refill: store generation changed"] * 3
+        finally:
+            store.close()
+
+
+def test_restart_without_persistence_then_incremental_refills(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PITSTOP_ONLINE_STORE_KEY_TTL_SECONDS", "3600")
+    with RedisServer(tmp_path / "redis") as server:
+        store = make_repo(tmp_path / "repo", server.url)
+        try:
+            end = datetime.now(UTC)
+            store.materialize_incremental(end)
+            before = online(store, [1, 2, 3], REFS)
+            marker = generation_key(store.settings.project)
+            assert redis.Redis.from_url(server.url).ttl(marker) == -1  # key_ttl_seconds never expires the marker
+            port = server.port
+            server.stop()
+            monkeypatch.setattr(local_server, "free_port", lambda: port)  # the same address, an empty server
+            server.start()
+            store.materialize_incremental(end + timedelta(minutes=1))
+            _assert_back(store, before)
+            assert {r.reason for r in store.registry.runs(limit=3)} == {"refill: store generation changed"}
+        finally:
+            store.close()
+
+
+def test_schema_change_then_incremental_refills(tmp_path: Path, repo: Callable[[Path], FeatureStore]) -> None:
+    store = repo(tmp_path)
+    end = datetime.now(UTC)
+    store.materialize_incremental(end)
+    pd.read_parquet(tmp_path / "data/signup.parquet").assign(plan=["gold", "free"]).to_parquet(
+        tmp_path / "data/signup.parquet", index=False)
+    defs = tmp_path / "defs.py"
+    defs.write_text(defs.read_text().replace('Field("signup", Int64)', 'Field("signup", Int64), Field("plan", String)'))
+    store.apply()
+    assert online(store, [1], ["forever:signup"])["statuses"]["signup"] == ["NOT_FOUND"]
+    outcomes = {o.view: o for o in store.materialize_incremental(end + timedelta(minutes=1))}
+    assert outcomes["forever"].reason == "refill: view changed" and outcomes["stats"].reason == "incremental"
+    got = online(store, [1, 2], ["forever:signup", "forever:plan"])
+    assert got["values"]["signup"] == [2019, 2025] and got["values"]["plan"] == ["gold", "free"]
+    assert got["statuses"]["plan"] == ["PRESENT", "PRESENT"]
+
+
+def test_late_landing_rows_within_the_lookback_arrive(tmp_path: Path, repo: Callable[[Path], FeatureStore]) -> None:
+    store = repo(tmp_path)
+    end = datetime.now(UTC)
+    store.materialize_incremental(end)
+    late = pd.DataFrame({"driver_id": [7, 8], "event_timestamp": [end - timedelta(minutes=20), end - timedelta(hours=3)],
+                         "speed": [70.0, 80.0]})
+    late.to_parquet(tmp_path / "data/speed/part-late.parquet", index=False)
+    outcomes = {o.view: o for o in store.materialize_incremental(end + timedelta(minutes=5))}
+    assert outcomes["pushed"].reason == "incremental" and outcomes["pushed"].rows == 1
+    got = online(store, [7, 8], ["pushed:speed"])
+    assert got["values"]["speed"] == [70.0, None] and got["statuses"]["speed"] == ["PRESENT", "NOT_FOUND"]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -129,9 +132,10 @@ def test_malformed_json_is_a_4xx(client: TestClient) -> None:
 
 
 def test_push_then_read_online(client: TestClient) -> None:
+    now = int(time.time())
     r = client.post("/push/speed_push", json={"rows": [
-        {"driver_id": 7, "event_timestamp": "2099-01-01T00:00:00Z", "speed": 1.0},
-        {"driver_id": 7, "event_timestamp": 4070908800 + 60, "speed": 2.0},
+        {"driver_id": 7, "event_timestamp": datetime.fromtimestamp(now - 60, UTC).isoformat(), "speed": 1.0},
+        {"driver_id": 7, "event_timestamp": now, "speed": 2.0},
     ]})
     assert r.status_code == 200, r.text
     assert r.json() == {"written": 1, "stale": 0}

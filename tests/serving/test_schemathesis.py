@@ -26,6 +26,7 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[schemathesi
     with FeatureStore(root) as store:
         app = create_app(store=store)
         with TestClient(app):  # runs the lifespan: the store and model cache stay open for every case
+            assert app.state.service.cache.ready.wait(10)  # else GET /ready may rightly answer 503 "loading"
             yield schemathesis.openapi.from_asgi("/openapi.json", app)
 
 

@@ -71,3 +71,19 @@ def test_example_training_script_registers_a_production_model(tmp_path: Path) ->
     assert (version["name"], version["version"], version["feature_service"]) == ("trip_completion", 1, "driver_activity")
     assert "production" in json.dumps(version)
     assert version["signature"][0] == "driver_hourly_stats:conv_rate" and "accuracy" in version["metrics"]
+
+
+def test_materialize_incremental_reports_refills(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    assert pitstop("init", str(repo)).returncode == 0
+    assert pitstop("-r", str(repo), "apply").returncode == 0
+    first = json.loads(pitstop("-r", str(repo), "--json", "materialize-incremental").stdout)
+    assert {o["reason"] for o in first} == {"first run"} and not any(o["refill"] for o in first)
+    for path in (repo / "data").glob("online.db*"):  # the online store comes back empty
+        path.unlink()
+    again = pitstop("-r", str(repo), "materialize-incremental")
+    assert again.returncode == 0, again.stderr
+    assert "refill: store generation changed" in again.stdout
+    assert "refilling" in again.stderr  # logged as a warning too
+    runs = json.loads(pitstop("-r", str(repo), "--json", "materialize-incremental").stdout)
+    assert {o["reason"] for o in runs} == {"incremental"}

@@ -127,3 +127,74 @@ def test_string_keys_must_be_declared_and_dtypes_must_agree() -> None:
     floaty = FeatureView("f", entities=[driver], source=source, schema=[Field("driver_id", Float64), Field("x", Int64)])
     with pytest.raises(DefinitionError, match="stream join keys must be"):
         stream_schema(source, [floaty])
+
+
+# ------------------------------------------------------------------ boundary rules (issue 10)
+
+NOW_S = NOW_US // 1_000_000
+LATEST = NOW_US + 300 * 1_000_000  # online_store.max_future_seconds = 300
+
+
+def decode_at(values: list[bytes | None], schema=SCHEMA) -> tuple[pa.Table, list[str], bool]:
+    out, bad = decode_batch(schema, values, ref, NOW_US, LATEST)
+    return out.table, [e.reason for e in out.rejected], out.fast
+
+
+@pytest.mark.parametrize(("changes", "reason"), [
+    ({"ts": NOW_S * 1_000_000}, "1800000000000000 read as epoch seconds is year 57,041,699"),
+    ({"ts": NOW_S * 1_000_000}, "set timestamp_unit='us'"),
+    ({"ts": NOW_S * 1_000}, "set timestamp_unit='ms'"),
+    ({"ts": NOW_S + 3600}, "later than the latest accepted time"),
+    ({"ts": "2200-01-01T00:00:00Z"}, "later than the latest accepted time"),
+    ({"created": "2200-01-01T00:00:00Z"}, "created field 'created': 2200-01-01T00:00:00Z is later than"),
+    ({"ts": ""}, "timestamp field 'ts': '' is not an ISO-8601 time"),
+    ({"ts": "NaT"}, "timestamp field 'ts': 'NaT' is not an ISO-8601 time"),
+    ({"ts": "now"}, "timestamp field 'ts': 'now' is not an ISO-8601 time"),
+    ({"ts": "1899-01-01"}, "times must fall between 1900-01-01 and 2262-04-11"),
+    ({"r32": 1e39}, "feature 'r32': 1e+39 is out of range for Float32"),
+    ({"emb": [1.0, 1e39]}, "feature 'emb': list element: 1e+39 is out of range for Float32"),
+    ({"n32": -(2**31) - 1}, "out of range for Int32"),
+])
+def test_poison_values_are_rejected_never_guessed(changes: dict[str, Any], reason: str) -> None:
+    good = raw(ts=NOW_S - 60)
+    table, reasons, fast = decode_at([good, raw(**changes), good])
+    assert not fast and table.num_rows == 2
+    assert len(reasons) == 1 and reason in reasons[0], reasons
+
+
+def test_nan_and_infinity_in_json_are_rejected() -> None:
+    message = raw(ts=NOW_S).replace(b'"rate": 0.5', b'"rate": NaN')
+    _, reasons, _ = decode_at([message])
+    assert reasons and "send null for a missing value" in reasons[0]
+    message = raw(ts=NOW_S).replace(b'"rate": 0.5', b'"rate": 1e400')
+    _, reasons, _ = decode_at([message])
+    assert reasons and "feature 'rate'" in reasons[0]
+
+
+def test_the_declared_unit_reads_epoch_milliseconds_and_microseconds() -> None:
+    for unit, scale in (("ms", 1_000), ("us", 1_000_000), ("ns", 10**9)):
+        src = source.model_copy(update={"timestamp_unit": unit})
+        schema = stream_schema(src, [view])
+        table, reasons, _ = decode_at([raw(ts=NOW_S * scale, created=NOW_S * scale)], schema)
+        assert not reasons, reasons
+        assert table.column("event_timestamp").cast(pa.int64()).to_pylist() == [NOW_US]
+        assert table.column("created").cast(pa.int64()).to_pylist() == [NOW_US]
+    ms = stream_schema(source.model_copy(update={"timestamp_unit": "ms"}), [view])
+    _, reasons, _ = decode_at([raw(ts=NOW_S * 1_000_000)], ms)
+    assert reasons and "set timestamp_unit='us'" in reasons[0]
+
+
+def test_the_fast_path_falls_back_rather_than_accept_what_the_rules_refuse() -> None:
+    now_text = datetime.fromtimestamp(NOW_S, UTC).isoformat()
+    ok, reasons, fast = decode_at([raw(ts=now_text), raw(ts=now_text)])
+    assert fast and not reasons and ok.num_rows == 2
+    for changes in ({"ts": "2200-01-01T00:00:00Z"}, {"created": "2200-01-01T00:00:00Z"}, {"r32": 1e39},
+                    {"emb": [1e39]}, {"seen": "1800-01-01T00:00:00Z"}):
+        table, reasons, fast = decode_at([raw(ts=now_text), raw(**{"ts": now_text, **changes})])
+        assert not fast and table.num_rows == 1 and len(reasons) == 1, (changes, reasons)
+
+
+def test_decoding_never_raises_for_data() -> None:
+    deep = b'{"driver_id": 1, "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    table, reasons, _ = decode_at([raw(ts=NOW_S), deep, raw(ts=NOW_S)])
+    assert table.num_rows == 2 and len(reasons) == 1

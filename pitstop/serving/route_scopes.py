@@ -1,0 +1,69 @@
+"""The one table that says which scope each route needs. A route missing from it is refused.
+
+``tests/serving/test_auth.py`` walks the app's own routes and fails when one has no entry here, so
+a new route cannot ship unprotected by accident.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["OPEN", "ROUTE_SCOPES", "AUTHENTICATED", "RouteRule", "match_route"]
+
+OPEN = "open"
+"""No credentials needed (liveness and readiness probes)."""
+AUTHENTICATED = "authenticated"
+"""Any valid credential, whatever its scopes (the API description)."""
+
+ROUTE_SCOPES: dict[tuple[str, str], str] = {
+    ("POST", "/features"): "features:read",
+    ("POST", "/predict"): "predict",
+    ("POST", "/push/{source}"): "push",
+    ("GET", "/models"): "models:read",
+    ("GET", "/metrics"): "metrics",
+    ("GET", "/health"): OPEN,
+    ("GET", "/ready"): OPEN,
+    ("GET", "/docs"): AUTHENTICATED,
+    ("GET", "/docs/oauth2-redirect"): AUTHENTICATED,
+    ("GET", "/redoc"): AUTHENTICATED,
+    ("GET", "/openapi.json"): AUTHENTICATED,
+}
+
+
+@dataclass(frozen=True)
+class RouteRule:
+    """What one request needs: ``scope`` (or OPEN / AUTHENTICATED) and the path's resource, if any."""
+
+    template: str
+    scope: str
+    resource: str | None = None
+
+
+def _compile(template: str) -> re.Pattern[str]:
+    return re.compile("^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template)) + "$")
+
+
+_EXACT = {(m, t): s for (m, t), s in ROUTE_SCOPES.items() if "{" not in t}
+_PATTERNS = [(m, t, _compile(t), s) for (m, t), s in ROUTE_SCOPES.items() if "{" in t]
+_PATHS = {t for _, t in ROUTE_SCOPES}
+
+
+def match_route(method: str, path: str) -> RouteRule | None:
+    """The rule for ``method path``, or None when the table has none (the request is refused)."""
+    method = "GET" if method == "HEAD" else method
+    scope = _EXACT.get((method, path))
+    if scope is not None:
+        return RouteRule(path, scope)
+    for m, template, pattern, scope in _PATTERNS:
+        if m == method:
+            found = pattern.match(path)
+            if found:
+                values = list(found.groupdict().values())
+                return RouteRule(template, scope, values[0] if values else None)
+    return None
+
+
+def known_path(path: str) -> bool:
+    """Whether some method of ``path`` is in the table (so a wrong method answers 405, not 404)."""
+    return path in _PATHS or any(pattern.match(path) for _, _, pattern, _ in _PATTERNS)
