@@ -14,30 +14,14 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+
+from pitstop.registry.base import ApiKeyRecord
 
 __all__ = ["ApiKeyRecord", "NewApiKey", "digest_of", "matches", "new_api_key", "parse_api_key"]
 
 PREFIX = "psk_"
 _KEY = re.compile(r"^psk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
-
-
-@dataclass(frozen=True)
-class ApiKeyRecord:
-    """What the registry stores about one key (no secret)."""
-
-    key_id: str
-    name: str
-    scopes: tuple[str, ...]
-    digest: str
-    created_at: datetime
-    last_used_at: datetime | None = None
-    revoked_at: datetime | None = None
-
-    @property
-    def active(self) -> bool:
-        return self.revoked_at is None
 
 
 @dataclass(frozen=True)

@@ -47,9 +47,10 @@ def _register() -> None:
     for command in (repo.init, repo.plan, repo.apply, repo.list_objects, repo.describe, data.training_set,
                     data.materialize, data.materialize_incremental, data.schedule, data.compact, models.models, serve.serve):
         cli.add_command(command)
-    from pitstop.cli import ingest
+    from pitstop.cli import auth, ingest
 
     cli.add_command(ingest.ingest)
+    cli.add_command(auth.auth)
 
 
 _register()

@@ -6,6 +6,7 @@ the same Protocol so serving replicas, ingesters and schedulers can share one.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -57,6 +58,25 @@ class Watermark:
     """The online store generation the watermark was written against (None: written by an older pitstop)."""
     resets: int = 0
     reset_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    """One API key as the registry stores it: an id, a name, scopes and the secret's digest, never the secret."""
+
+    key_id: str
+    name: str
+    scopes: tuple[str, ...]
+    digest: str
+    """sha256 (hex) of the key's secret part."""
+    created_at: datetime
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        """Whether the key still works (not revoked)."""
+        return self.revoked_at is None
 
 
 @dataclass(frozen=True)
@@ -177,4 +197,28 @@ class Registry(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+        ...
+
+
+class ApiKeyStore(Protocol):
+    """Where API keys live (both registries implement it); secrets are never stored, only digests."""
+
+    def add_api_key(self, record: ApiKeyRecord) -> None:
+        """Store a new key.
+
+        Raises:
+            RegistryError: an active key already has ``record.name`` (names are unique among active keys).
+        """
+        ...
+
+    def api_keys(self) -> list[ApiKeyRecord]:
+        """Every key, revoked ones included."""
+        ...
+
+    def revoke_api_key(self, name_or_id: str, when: datetime) -> int:
+        """Revoke the active keys with this name or id; returns how many were revoked."""
+        ...
+
+    def touch_api_keys(self, used: Mapping[str, datetime]) -> None:
+        """Record last-used times (key id -> time); an older time never replaces a newer one."""
         ...

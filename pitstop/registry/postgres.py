@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import fields
 from datetime import UTC, datetime
@@ -34,6 +34,7 @@ from pitstop.errors import ConfigError, RegistryError
 from pitstop.log import get_logger
 from pitstop.redaction import redact_text, redact_url
 from pitstop.registry.base import (
+    ApiKeyRecord,
     ApplyRecord,
     MaterializationRun,
     ModelAliasRecord,
@@ -53,6 +54,19 @@ T = TypeVar("T")
 CONNECT_TIMEOUT_SECONDS = 10
 
 _SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS pitstop_api_keys (
+        project TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        scopes TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL,
+        last_used_at TIMESTAMPTZ,
+        revoked_at TIMESTAMPTZ,
+        PRIMARY KEY (project, key_id)
+    )""",
+    "CREATE UNIQUE INDEX IF NOT EXISTS pitstop_api_keys_active_name ON pitstop_api_keys (project, name) "
+    "WHERE revoked_at IS NULL",
     """CREATE TABLE IF NOT EXISTS pitstop_objects (
         project TEXT NOT NULL,
         kind TEXT NOT NULL,
@@ -450,6 +464,50 @@ class PostgresRegistry:
             return [ModelAliasRecord(n, a, int(v), t) for n, a, v, t in rows]
 
         return self._run("reading model aliases", work, read_only=True)
+
+    # --- API keys ---------------------------------------------------------------------------------
+
+    def add_api_key(self, record: ApiKeyRecord) -> None:
+        import psycopg
+
+        def work(conn: psycopg.Connection[Any]) -> None:
+            try:
+                conn.execute("INSERT INTO pitstop_api_keys (project, key_id, name, scopes, digest, created_at) "
+                             "VALUES (%s, %s, %s, %s, %s, %s)",
+                             (self.project, record.key_id, record.name, json.dumps(list(record.scopes)),
+                              record.digest, record.created_at))
+            except psycopg.errors.UniqueViolation:
+                raise RegistryError(f"an active API key named {record.name!r} exists; revoke it first "
+                                    f"(`pitstop auth revoke {record.name}`) or choose another name") from None
+
+        self._run(f"creating API key {record.name!r}", work)
+
+    def api_keys(self) -> list[ApiKeyRecord]:
+        def work(conn: psycopg.Connection[Any]) -> list[ApiKeyRecord]:
+            rows = conn.execute("SELECT key_id, name, scopes, digest, created_at, last_used_at, revoked_at "
+                                "FROM pitstop_api_keys WHERE project = %s ORDER BY created_at",
+                                (self.project,)).fetchall()
+            return [ApiKeyRecord(k, n, tuple(json.loads(s)), d, c, u, r) for k, n, s, d, c, u, r in rows]
+
+        return self._run("reading API keys", work, read_only=True)
+
+    def revoke_api_key(self, name_or_id: str, when: datetime) -> int:
+        def work(conn: psycopg.Connection[Any]) -> int:
+            cur = conn.execute("UPDATE pitstop_api_keys SET revoked_at = %s WHERE project = %s "
+                               "AND (name = %s OR key_id = %s) AND revoked_at IS NULL",
+                               (when, self.project, name_or_id, name_or_id))
+            return cur.rowcount
+
+        return self._run(f"revoking API key {name_or_id!r}", work)
+
+    def touch_api_keys(self, used: Mapping[str, datetime]) -> None:
+        def work(conn: psycopg.Connection[Any]) -> None:
+            with conn.cursor() as cur:
+                cur.executemany("UPDATE pitstop_api_keys SET last_used_at = GREATEST(COALESCE(last_used_at, %s), %s) "
+                                "WHERE project = %s AND key_id = %s",
+                                [(t, t, self.project, k) for k, t in used.items()])
+
+        self._run("recording API key use", work)
 
     def close(self) -> None:
         with self._lock:

@@ -6,12 +6,14 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pitstop.errors import RegistryError
 from pitstop.registry.base import (
+    ApiKeyRecord,
     ApplyRecord,
     MaterializationRun,
     ModelAliasRecord,
@@ -83,6 +85,16 @@ CREATE TABLE IF NOT EXISTS locks (
     owner TEXT NOT NULL,
     expires_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    last_used_at TEXT,
+    revoked_at TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS api_keys_active_name ON api_keys (name) WHERE revoked_at IS NULL;
 """
 
 
@@ -291,9 +303,45 @@ class SQLiteRegistry:
             rows = self._conn.execute(query + " ORDER BY name, alias", args).fetchall()
         return [ModelAliasRecord(n, a, int(v), datetime.fromisoformat(t)) for n, a, v, t in rows]
 
+    # --- API keys ---------------------------------------------------------------------------------
+
+    def add_api_key(self, record: ApiKeyRecord) -> None:
+        try:
+            with self._lock:
+                self._conn.execute(
+                    "INSERT INTO api_keys (key_id, name, scopes, digest, created_at) VALUES (?, ?, ?, ?, ?)",
+                    (record.key_id, record.name, json.dumps(list(record.scopes)), record.digest,
+                     record.created_at.astimezone(UTC).isoformat()))
+        except sqlite3.IntegrityError:
+            raise RegistryError(f"an active API key named {record.name!r} exists; revoke it first "
+                                f"(`pitstop auth revoke {record.name}`) or choose another name") from None
+
+    def api_keys(self) -> list[ApiKeyRecord]:
+        with self._lock:
+            rows = self._conn.execute("SELECT key_id, name, scopes, digest, created_at, last_used_at, revoked_at "
+                                      "FROM api_keys ORDER BY created_at").fetchall()
+        return [ApiKeyRecord(k, n, tuple(json.loads(s)), d, _time(c), _time(u), _time(r))  # type: ignore[arg-type]
+                for k, n, s, d, c, u, r in rows]
+
+    def revoke_api_key(self, name_or_id: str, when: datetime) -> int:
+        with self._lock:
+            cur = self._conn.execute("UPDATE api_keys SET revoked_at = ? WHERE (name = ? OR key_id = ?) "
+                                     "AND revoked_at IS NULL", (when.astimezone(UTC).isoformat(), name_or_id, name_or_id))
+        return cur.rowcount
+
+    def touch_api_keys(self, used: Mapping[str, datetime]) -> None:
+        with self._lock:
+            self._conn.executemany(
+                "UPDATE api_keys SET last_used_at = ? WHERE key_id = ? AND (last_used_at IS NULL OR last_used_at < ?)",
+                [(t.astimezone(UTC).isoformat(), k, t.astimezone(UTC).isoformat()) for k, t in used.items()])
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text is not None else None
 
 
 def _migrate(conn: sqlite3.Connection) -> None:

@@ -405,3 +405,26 @@ def test_exactly_one_of_racing_processes_gets_the_lock(backend: Backend) -> None
     winners = [owner for r in results for owner in r]
     assert len(winners) == 1
     assert not backend.open().acquire_lock("materialize", "late", 60)
+
+
+def test_api_keys_are_stored_revoked_and_touched(backend: Backend) -> None:
+    from pitstop.errors import RegistryError
+    from pitstop.registry.base import ApiKeyRecord
+
+    registry, other = backend.open(), backend.open("other")
+    first = ApiKeyRecord("a" * 12, "billing", ("predict", "features:read"), "d" * 64, T0)
+    registry.add_api_key(first)
+    with pytest.raises(RegistryError, match="active API key named 'billing'"):
+        registry.add_api_key(ApiKeyRecord("b" * 12, "billing", ("predict",), "e" * 64, T0))
+    assert other.api_keys() == []  # keys belong to one project
+    (stored,) = registry.api_keys()
+    assert stored.scopes == ("predict", "features:read") and stored.digest == "d" * 64 and stored.active
+    registry.touch_api_keys({"a" * 12: T0 + timedelta(hours=2)})
+    registry.touch_api_keys({"a" * 12: T0 + timedelta(hours=1)})  # older: ignored
+    assert registry.api_keys()[0].last_used_at == T0 + timedelta(hours=2)
+    assert registry.revoke_api_key("nobody", T0) == 0
+    assert registry.revoke_api_key("billing", T0 + timedelta(hours=3)) == 1
+    assert registry.revoke_api_key("a" * 12, T0 + timedelta(hours=4)) == 0  # already revoked
+    assert registry.api_keys()[0].revoked_at == T0 + timedelta(hours=3)
+    registry.add_api_key(ApiKeyRecord("c" * 12, "billing", ("predict",), "f" * 64, T0 + timedelta(hours=5)))
+    assert [k.active for k in registry.api_keys()] == [False, True]  # the name is free again after revoking
