@@ -36,9 +36,12 @@ def to_table(rows: pd.DataFrame | pa.Table | list[dict[str, object]]) -> pa.Tabl
     """Rows as an Arrow table (a pandas NaN becomes null, pandas' missing value)."""
     if isinstance(rows, pa.Table):
         return rows
-    if isinstance(rows, pd.DataFrame):
-        return pa.Table.from_pandas(rows, preserve_index=False)
-    return pa.Table.from_pylist(list(rows))
+    try:
+        if isinstance(rows, pd.DataFrame):
+            return pa.Table.from_pandas(rows, preserve_index=False)
+        return pa.Table.from_pylist(list(rows))
+    except (pa.ArrowException, TypeError, ValueError) as exc:
+        raise RetrievalError(f"pushed rows cannot be read as a table (a column mixes types?): {exc}") from exc
 
 
 def latest_per_key(view: FeatureView, table: pa.Table) -> WriteBatch:
