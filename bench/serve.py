@@ -197,6 +197,7 @@ def server(cmd: list[str], ready_url: str, log: Path, cwd: Path | None = None, t
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{ready_url} not ready after {timeout}s:\n{log.read_text()[-3000:]}")
             time.sleep(0.25)
+        time.sleep(3.0)  # /ready answered from the first worker up: let the other workers finish booting
         yield proc
     finally:
         if proc.poll() is None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pitstop.errors import ConfigError
 
@@ -168,9 +168,9 @@ class ServingSettings(_Section):
     """Deadline of one /features, /predict, /models or /ready request's work on the online store, the
     registry and the model; past it the request answers 503 ``store_unavailable`` naming the dependency."""
     threads: int = Field(default=4, ge=0)
-    """Threads per worker that run online reads, model loads and model calls off the event loop. Twice
-    as many requests may wait for one; beyond that a request answers 503 at once. 0 runs that work on
-    the event loop itself (measurement only: no deadline, and a hung Redis freezes the worker)."""
+    """Threads per worker that run online reads, model loads and model calls off the event loop. When
+    all of them have been blocked for longer than the deadline, requests answer 503 at once. 0 runs
+    that work on the event loop itself (measurement only: no deadline, and a hung Redis freezes the worker)."""
     client_timeout_seconds: float = Field(default=10.0, gt=0)
     """Longest time a client may take to send one complete request (headers and body), counted from
     the connection opening or the previous response; past it the connection is closed (slow clients)."""
@@ -179,6 +179,46 @@ class ServingSettings(_Section):
     reuse_port: bool = True
     """Each gunicorn worker listens on its own ``SO_REUSEPORT`` socket, so the kernel spreads new
     connections evenly over the workers; false: one socket shared by all workers (gunicorn's default)."""
+
+
+class AuthSettings(_Section):
+    """Who may call ``pitstop serve``: API keys from the registry and/or OIDC bearer tokens (docs/security.md)."""
+
+    enabled: bool = True
+    """Require credentials on every route but /health and /ready. ``false`` (or ``pitstop serve
+    --no-auth``) is refused unless the service binds a loopback address."""
+    key_refresh_seconds: float = Field(default=5.0, gt=0)
+    """How often each worker reloads the API keys: a new or revoked key takes effect within this bound."""
+    oidc_issuer: str | None = None
+    """The identity provider's issuer URL (``iss``); setting it turns on bearer JWTs."""
+    oidc_audience: str | None = None
+    """The ``aud`` tokens must carry (required with ``oidc_issuer``)."""
+    oidc_jwks_url: str | None = None
+    """Where the issuer publishes its keys; default: from ``<issuer>/.well-known/openid-configuration``."""
+    oidc_scopes_claim: str = "scope"
+    """The claim holding scopes or roles (a space-separated string or a list)."""
+    oidc_scope_map: dict[str, list[str]] = Field(default_factory=dict)
+    """Claim values -> pitstop scopes, e.g. ``{"ml-serving": ["predict", "features:read"]}``. As an
+    environment variable: a JSON object."""
+    oidc_algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
+    oidc_leeway_seconds: float = Field(default=30.0, ge=0)
+    """Clock skew allowed on ``exp`` and ``nbf``."""
+
+    @field_validator("oidc_scope_map", "oidc_algorithms", mode="before")
+    @classmethod
+    def _from_json(cls, value: Any) -> Any:
+        if isinstance(value, str):  # PITSTOP_AUTH_OIDC_SCOPE_MAP='{"role": ["predict"]}'
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"expected JSON: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _issuer_needs_audience(self) -> AuthSettings:
+        if self.oidc_issuer and not self.oidc_audience:
+            raise ValueError("oidc_audience is required when oidc_issuer is set")
+        return self
 
 
 class Settings(_Section):
@@ -193,6 +233,7 @@ class Settings(_Section):
     ingest: IngestSettings = IngestSettings()
     artifacts: ArtifactSettings = ArtifactSettings()
     serving: ServingSettings = ServingSettings()
+    auth: AuthSettings = AuthSettings()
     repo_path: Path = Path(".")
 
     def resolve(self, path: str | Path) -> Path:

@@ -101,8 +101,9 @@ class Offloader:
             timeout: deadline in seconds; default ``serving.request_timeout_ms``.
 
         Raises:
-            ApiError: 503 ``store_unavailable`` when every thread is busy and the queue is full, or
-                when the deadline passed; whatever ``fn`` raises otherwise.
+            ApiError: 503 ``store_unavailable`` at once when every thread has been stuck past the
+                deadline or ``MAX_WAITING`` calls already wait, or when this call's deadline passed;
+                whatever ``fn`` raises otherwise.
         """
         if self._pool is None:
             return fn(*args)
