@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from pitstop.errors import ConfigError
 
@@ -179,6 +187,16 @@ class ServingSettings(_Section):
     reuse_port: bool = True
     """Each gunicorn worker listens on its own ``SO_REUSEPORT`` socket, so the kernel spreads new
     connections evenly over the workers; false: one socket shared by all workers (gunicorn's default)."""
+    certfile: str | None = None
+    """PEM certificate (chain) for HTTPS; with ``keyfile``, ``pitstop serve`` speaks TLS only."""
+    keyfile: str | None = None
+    """PEM private key of ``certfile`` (readable by the service user only)."""
+
+    @model_validator(mode="after")
+    def _tls_needs_both(self) -> ServingSettings:
+        if bool(self.certfile) != bool(self.keyfile):
+            raise ValueError("certfile and keyfile go together: set both for HTTPS, or neither")
+        return self
 
 
 class AuthSettings(_Section):
@@ -204,9 +222,16 @@ class AuthSettings(_Section):
     oidc_leeway_seconds: float = Field(default=30.0, ge=0)
     """Clock skew allowed on ``exp`` and ``nbf``."""
 
+    @field_validator("oidc_issuer", "oidc_audience", "oidc_jwks_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value  # PITSTOP_AUTH_OIDC_ISSUER= (e.g. compose's ${VAR:-})
+
     @field_validator("oidc_scope_map", "oidc_algorithms", mode="before")
     @classmethod
-    def _from_json(cls, value: Any) -> Any:
+    def _from_json(cls, value: Any, info: ValidationInfo) -> Any:
+        if value == "":  # set but empty: the default
+            return cls.model_fields[info.field_name].get_default(call_default_factory=True)  # type: ignore[index]
         if isinstance(value, str):  # PITSTOP_AUTH_OIDC_SCOPE_MAP='{"role": ["predict"]}'
             try:
                 return json.loads(value)

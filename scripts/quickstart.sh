@@ -15,6 +15,11 @@ python train.py
 pitstop models list
 pitstop materialize-incremental
 
+# every route but /health and /ready needs a key: make one for this demo (a rerun replaces it)
+pitstop auth revoke quickstart > /dev/null 2>&1 || true
+KEY=$(pitstop auth create-key quickstart --scope predict --scope features:read -q)
+pitstop auth list
+
 PORT=${PITSTOP_QUICKSTART_PORT:-8000}
 pitstop serve --workers 2 --bind "127.0.0.1:$PORT" > data/serve.log 2>&1 &
 SERVER=$!
@@ -25,7 +30,7 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 echo "POST /predict:"
-curl -sS -X POST "http://127.0.0.1:$PORT/predict" -H 'content-type: application/json' \
+curl -sS -X POST "http://127.0.0.1:$PORT/predict" -H "authorization: Bearer $KEY" -H 'content-type: application/json' \
   -d '{"model": "trip_completion", "entities": {"driver_id": [1001, 1002], "customer_id": [2001, 2002]},
        "request_data": {"trip_distance_km": [3.5, 40.0]}}'
 echo

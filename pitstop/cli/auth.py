@@ -18,14 +18,18 @@ def auth() -> None:
 @click.argument("name")
 @click.option("--scope", "scopes", multiple=True, required=True,
               help=f"A scope the key grants (repeat): {', '.join(SCOPES)}, or push:<source>.")
+@click.option("--quiet", "-q", is_flag=True, help="Print the secret alone (for scripts: KEY=$(pitstop auth ... -q)).")
 @pass_ctx
-def create_key(ctx: Context, name: str, scopes: tuple[str, ...]) -> None:
+def create_key(ctx: Context, name: str, scopes: tuple[str, ...], quiet: bool) -> None:
     """Create a key NAME and print its secret once (it is stored only as a hash)."""
     from pitstop.auth.keyring import ApiKeys
 
     with ctx.store() as store:
         created = ApiKeys(store.registry).create(name, list(scopes))
     record = created.record
+    if quiet:
+        click.echo(created.secret)
+        return
     if ctx.json:
         render.emit_json({"name": record.name, "key_id": record.key_id, "scopes": list(record.scopes),
                           "secret": created.secret})

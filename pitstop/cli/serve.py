@@ -16,21 +16,41 @@ from pitstop.cli.app import Context, pass_ctx
               help="Recycle a worker after this many requests (0: never, the default).")
 @click.option("--access-log", is_flag=True, help="Log every request (costs throughput).")
 @click.option("--dev", is_flag=True, help="One uvicorn process instead of gunicorn, for development.")
+@click.option("--no-auth", is_flag=True,
+              help="Answer every route without credentials (loopback binds only; logs a warning).")
+@click.option("--certfile", type=click.Path(dir_okay=False), help="PEM certificate: serve HTTPS [serving.certfile].")
+@click.option("--keyfile", type=click.Path(dir_okay=False), help="PEM private key of --certfile [serving.keyfile].")
 @pass_ctx
 def serve(ctx: Context, bind: str | None, workers: int | None, timeout: int | None, graceful_timeout: int | None,
-          max_requests: int | None, access_log: bool, dev: bool) -> None:
-    """Serve /features, /predict, /push and /models over HTTP (OpenAPI docs at /docs)."""
-    from pitstop.serving.server import ServeOptions, run_dev, run_gunicorn
+          max_requests: int | None, access_log: bool, dev: bool, no_auth: bool, certfile: str | None,
+          keyfile: str | None) -> None:
+    """Serve /features, /predict, /push and /models over HTTP (OpenAPI docs at /docs).
+
+    Every route but /health and /ready needs `Authorization: Bearer <key or token>`: create keys
+    with `pitstop auth create-key`, or configure an OIDC issuer (auth.* settings)."""
+    import os
+
+    from pitstop.errors import ConfigError
+    from pitstop.serving.server import ServeOptions, check_auth_bind, check_tls_files, run_dev, run_gunicorn
     from pitstop.settings import load_settings
 
-    conf = load_settings(ctx.repo).serving
+    if no_auth:
+        os.environ["PITSTOP_AUTH_ENABLED"] = "false"  # the workers read their settings from the environment too
+    if certfile or keyfile:
+        if not (certfile and keyfile):
+            raise ConfigError("--certfile and --keyfile go together")
+        os.environ["PITSTOP_SERVING_CERTFILE"], os.environ["PITSTOP_SERVING_KEYFILE"] = certfile, keyfile
+    settings = load_settings(ctx.repo)
+    conf = settings.serving
+    check_auth_bind(bind or conf.bind, settings.auth.enabled)
+    check_tls_files(conf.certfile, conf.keyfile)
     options = ServeOptions(
         repo=ctx.repo, bind=bind or conf.bind, workers=workers or conf.workers,
         timeout=timeout or conf.timeout,
         graceful_timeout=conf.graceful_timeout if graceful_timeout is None else graceful_timeout,
         keepalive=conf.keepalive, max_requests=conf.max_requests if max_requests is None else max_requests,
         access_log=access_log, client_timeout=conf.client_timeout_seconds, max_header_bytes=conf.max_header_bytes,
-        reuse_port=conf.reuse_port,
+        reuse_port=conf.reuse_port, certfile=conf.certfile, keyfile=conf.keyfile,
     )
     if dev:
         run_dev(options)

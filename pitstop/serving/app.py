@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from pitstop.auth.factory import build_authenticator
 from pitstop.errors import FeatureRefError, NotRegisteredError, PitstopError
 from pitstop.log import get_logger
 from pitstop.online.reader import read_online_features
@@ -25,6 +26,7 @@ from pitstop.redaction import redact_url
 from pitstop.resolve import ResolvedFeatures
 from pitstop.serving import errors as err
 from pitstop.serving import push_route
+from pitstop.serving.auth_middleware import AuthMiddleware, principal_of
 from pitstop.serving.body_limit import BodyLimit
 from pitstop.serving.errors import ApiError, from_pitstop_error, json_response
 from pitstop.serving.fast_path import MAX_BODY_BYTES, FastPath
@@ -32,6 +34,7 @@ from pitstop.serving.inputs import RequestShape, check_columns, request_shape
 from pitstop.serving.metrics import MODEL_SWAPS, PREDICTIONS, TimingMiddleware, render
 from pitstop.serving.model_cache import ModelCache, ServedModel
 from pitstop.serving.offload import Offloader, waiting_on
+from pitstop.serving.route_scopes import OPEN, match_route
 from pitstop.serving.schemas import (
     ErrorBody,
     FeaturesRequest,
@@ -55,6 +58,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "Unknown model, alias, version, feature service or source."},
     422: {"model": ErrorBody, "description": "Invalid request; `fields` names each offending field."},
     503: {"model": ErrorBody, "description": "The online store or registry is unreachable."},
+    401: {"model": ErrorBody, "description": "No, invalid, expired or revoked credentials (`Authorization: Bearer`)."},
+    403: {"model": ErrorBody, "description": "The credentials lack the scope this route needs."},
 }
 
 
@@ -112,12 +117,21 @@ def create_app(repo_path: str | Path | None = None, *, settings: Settings | None
         fs = store or FeatureStore(repo_path or os.environ.get("PITSTOP_REPO", "."),
                                    settings=settings or (load_settings(repo_path) if repo_path else None))
         service = Service(fs, owned)
+        auth = build_authenticator(fs.settings.auth, fs.registry)
+        if auth is None:
+            log.warning("AUTH IS OFF (auth.enabled=false): every route answers anonymous callers with admin rights; "
+                        "never expose this service beyond the loopback interface")
+        else:
+            auth.start()
         service.cache.start()
         app.state.service = service
+        app.state.auth = auth
         log.info("serving feature repo %s (project %s)", fs.repo_path, fs.settings.project)
         try:
             yield
         finally:
+            if auth is not None:
+                auth.stop()
             service.cache.stop()
             service.offload.close()
             if owned:
@@ -132,7 +146,8 @@ def create_app(repo_path: str | Path | None = None, *, settings: Settings | None
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)  # type: ignore[arg-type]  (routes FastAPI serves)
     app.add_middleware(FastPath, routes={  # type: ignore[arg-type]
         "/features": (FeaturesRequest, features), "/predict": (PredictRequest, predict)})
-    app.add_middleware(TimingMiddleware)  # type: ignore[arg-type]  (outermost: times both lanes)
+    app.add_middleware(AuthMiddleware)  # type: ignore[arg-type]  (before either lane runs)
+    app.add_middleware(TimingMiddleware)  # type: ignore[arg-type]  (outermost: times both lanes and refusals)
     app.add_exception_handler(RequestValidationError, err.validation_error_handler)  # type: ignore[arg-type]
     app.add_exception_handler(ApiError, err.api_error_handler)  # type: ignore[arg-type]
     app.add_exception_handler(PitstopError, err.pitstop_error_handler)  # type: ignore[arg-type]
@@ -161,9 +176,14 @@ def create_app(repo_path: str | Path | None = None, *, settings: Settings | None
         """Write rows for every feature view fed by push source ``source`` (online, offline or both).
 
         Push sources only; times and values follow the boundary rules (docs/serving.md)."""
-        return json_response(push_route.push(svc(request).store, source, body))
+        result = push_route.push(svc(request).store, source, body)
+        principal = principal_of(request.scope)
+        log.info("push to %s by %s: %d rows written, %d stale", source,
+                 principal.label if principal else "unknown", result["written"], result["stale"])
+        return json_response(result)
 
-    @app.get("/models", response_model=ModelsResponse, responses={503: _ERRORS[503]}, tags=["models"])
+    @app.get("/models", response_model=ModelsResponse, responses={k: _ERRORS[k] for k in (401, 403, 503)},
+             tags=["models"])
     async def list_models(request: Request) -> Response:
         """Every registered model version with its aliases, and whether this worker serves it."""
         return json_response(await svc(request).run(_models, None))
@@ -199,7 +219,29 @@ def create_app(repo_path: str | Path | None = None, *, settings: Settings | None
         data, content_type = render()
         return Response(data, media_type=content_type)
 
+    _declare_bearer_auth(app)
     return app
+
+
+def _declare_bearer_auth(app: FastAPI) -> None:
+    """Mark every route that needs credentials in the OpenAPI schema (the "Authorize" button of /docs)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        schema.setdefault("components", {})["securitySchemes"] = {"bearer": {
+            "type": "http", "scheme": "bearer",
+            "description": "A pitstop API key (`pitstop auth create-key`) or an OIDC access token."}}
+        for path, operations in schema.get("paths", {}).items():
+            for method, operation in operations.items():
+                rule = match_route(method.upper(), path)
+                if rule is not None and rule.scope != OPEN:
+                    operation["security"] = [{"bearer": []}]
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _models(service: Service, _body: None) -> dict[str, Any]:

@@ -28,6 +28,8 @@ REQUESTS_BY_PRINCIPAL = Counter("pitstop_requests_by_principal_total",
 AUTH_REFUSALS = Counter("pitstop_auth_refusals_total", "Requests refused by authentication or authorization.",
                         ["status", "route"])
 
+_STARTING = object()
+
 ANONYMOUS = Principal("anonymous", "anonymous", frozenset({"admin"}))
 """The caller when auth is turned off (allowed on a loopback bind only)."""
 
@@ -57,11 +59,15 @@ class AuthMiddleware:
         if rule.scope == OPEN:
             await self.app(scope, receive, send)
             return
-        authenticator: Authenticator | None = scope["app"].state.auth
+        authenticator: Authenticator | None | object = getattr(scope["app"].state, "auth", _STARTING)
+        if authenticator is _STARTING:  # the lifespan has not run: refuse rather than guess
+            await _answer(send, 503, "not_ready", "the service is starting; retry shortly")
+            return
         if authenticator is None:
             principal = ANONYMOUS
         else:
             try:
+                assert isinstance(authenticator, Authenticator)
                 principal = await _authenticate(authenticator, _header(scope, b"authorization"))
             except AuthError as exc:
                 AUTH_REFUSALS.labels("401", rule.template).inc()

@@ -32,6 +32,39 @@ class ServeOptions:
     client_timeout: float = 10.0
     max_header_bytes: int = 65_536
     reuse_port: bool = False
+    certfile: str | None = None
+    keyfile: str | None = None
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def check_auth_bind(bind: str, auth_enabled: bool) -> None:
+    """Refuse to serve without auth on anything but a loopback address.
+
+    Raises:
+        ConfigError: auth is off and ``bind`` is reachable from other hosts.
+    """
+    host, _ = _split_bind(bind)
+    if not auth_enabled and not (host in LOOPBACK_HOSTS or host.startswith("127.")):
+        raise ConfigError(f"refusing to serve without auth on {bind}: auth.enabled=false (or --no-auth) is allowed "
+                          "on a loopback bind only (127.0.0.1:PORT); create a key with `pitstop auth create-key` "
+                          "instead")
+
+
+def check_tls_files(certfile: str | None, keyfile: str | None) -> None:
+    """Both TLS files exist and are readable (checked before any worker starts).
+
+    Raises:
+        ConfigError: naming the missing or unreadable file.
+    """
+    for label, path in (("certfile", certfile), ("keyfile", keyfile)):
+        if path is None:
+            continue
+        try:
+            Path(path).read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"serving.{label} {path!r} cannot be read: {exc.strerror}") from None
 
 
 def _split_bind(bind: str) -> tuple[str, int]:
@@ -63,7 +96,7 @@ def run_dev(options: ServeOptions) -> None:
     host, port = _split_bind(options.bind)
     _prepare_env(options.repo, multiprocess=False)
     uvicorn.run("pitstop.serving.app:create_app", factory=True, host=host, port=port,
-                access_log=options.access_log, timeout_graceful_shutdown=options.graceful_timeout,
+                ssl_certfile=options.certfile, ssl_keyfile=options.keyfile, access_log=options.access_log, timeout_graceful_shutdown=options.graceful_timeout,
                 timeout_keep_alive=options.keepalive,
                 http=protocol_class(options.client_timeout, options.max_header_bytes))
 
@@ -97,6 +130,8 @@ def run_gunicorn(options: ServeOptions) -> None:
         "proc_name": "pitstop-serve",
         "child_exit": child_exit,
     }
+    if options.certfile:
+        config["certfile"], config["keyfile"] = options.certfile, options.keyfile
     if options.reuse_port:
         config["reuse_port"] = True
         config["when_ready"] = _close_shared_listeners

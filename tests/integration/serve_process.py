@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -18,8 +19,12 @@ from tests.integration.redis_server import free_port
 class ServeProcess:
     """``pitstop -r REPO serve`` on a free port; ``start()`` returns once ``/ready`` answers 200."""
 
-    def __init__(self, repo: Path, log_dir: Path, workers: int = 2, env: dict[str, str] | None = None) -> None:
+    def __init__(self, repo: Path, log_dir: Path, workers: int = 2, env: dict[str, str] | None = None,
+                 token: str | None = None, tls: ssl.SSLContext | None = None) -> None:
         self.repo = repo
+        self.tls = tls  # speak HTTPS with this client context
+        self.extra_args: list[str] = []  # more `pitstop serve` options
+        self.token = token  # sent as a bearer credential on every request()
         self.workers = workers
         self.port = free_port()
         self.log_path = log_dir / f"serve-{self.port}.log"
@@ -28,7 +33,7 @@ class ServeProcess:
 
     def start(self, timeout: float = 60.0) -> ServeProcess:
         cmd = [sys.executable, "-m", "pitstop.cli", "-r", str(self.repo), "serve", "--workers", str(self.workers),
-               "--bind", f"127.0.0.1:{self.port}", "--graceful-timeout", "10"]
+               "--bind", f"127.0.0.1:{self.port}", "--graceful-timeout", "10", *self.extra_args]
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env)
         deadline = time.monotonic() + timeout
@@ -48,9 +53,10 @@ class ServeProcess:
         return self.log_path.read_text(errors="replace")[-4000:]
 
     def request(self, method: str, path: str, body: Any = None, timeout: float = 10) -> tuple[int, Any]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        conn = (http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout, context=self.tls)
+                if self.tls else http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout))
         try:
-            return send(conn, method, path, body)
+            return send(conn, method, path, body, self.token)
         finally:
             conn.close()
 
@@ -72,10 +78,13 @@ class ServeProcess:
         self.stop()
 
 
-def send(conn: http.client.HTTPConnection, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+def send(conn: http.client.HTTPConnection, method: str, path: str, body: Any = None,
+         token: str | None = None) -> tuple[int, Any]:
     """One request on a (keep-alive) connection; returns (status, decoded JSON or text)."""
     payload = None if body is None else json.dumps(body).encode()
     headers = {"content-type": "application/json"} if payload is not None else {}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
     conn.request(method, path, body=payload, headers=headers)
     response = conn.getresponse()
     data = response.read()

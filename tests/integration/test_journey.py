@@ -70,12 +70,17 @@ def test_the_whole_journey(tmp_path: Path, redis_url: str, kafka_bootstrap: str)
     assert "version 1 as production" in run([sys.executable, str(repo / "train.py")], env).stdout
     run([*cli, "-r", str(repo), "materialize-incremental"], env)
 
-    server = ServeProcess(repo, tmp_path, workers=2, env=env)
+    key = run([*cli, "-r", str(repo), "auth", "create-key", "journey-app", "--scope", "predict", "-q"],
+              env).stdout.strip()
+    assert key.startswith("psk_")
+    server = ServeProcess(repo, tmp_path, workers=2, env=env, token=key)
     ingest_log = (tmp_path / "ingest.log").open("wb")
     ingester = subprocess.Popen([*cli, "-r", str(repo), "ingest"], env=env, stdout=ingest_log,
                                 stderr=subprocess.STDOUT)
     try:
         server.start()
+        assert server.request("POST", "/features", {"features": ["driver_hourly_stats:conv_rate"],
+                                                    "entities": {"driver_id": [1001]}})[0] == 403  # predict only
         status, before = server.request("POST", "/predict", PREDICT)
         assert status == 200, before
         assert before["version"] == 1 and 0.0 < before["predictions"][0] < 1.0
@@ -107,7 +112,7 @@ def test_the_whole_journey(tmp_path: Path, redis_url: str, kafka_bootstrap: str)
             try:
                 while not stop.is_set():
                     try:
-                        code, body = send(conn, "POST", "/predict", PREDICT)
+                        code, body = send(conn, "POST", "/predict", PREDICT, key)
                         answers.append((code, body.get("version") if code == 200 else None))
                     except (OSError, http.client.HTTPException):
                         answers.append((-1, None))

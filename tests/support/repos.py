@@ -16,6 +16,8 @@ online_store:
   url: sqlite:///data/online.db
 offline_store:
   memory_limit: 1GB
+auth:
+  enabled: false  # test repos serve on loopback only; tests/serving/test_auth.py and the auth integration tests turn it on
 """
 
 

@@ -47,6 +47,8 @@ ingest:
   offline_roll_seconds: 0.5
   metrics_port: {metrics_port}
   retry_backoff_max_s: 1
+auth:
+  enabled: false  # loopback-only test repos; the auth tests turn it on
 """
 
 

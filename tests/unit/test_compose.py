@@ -91,3 +91,11 @@ def test_kafka_runs_a_single_kraft_node_from_the_official_image(config: dict[str
     assert env["KAFKA_ADVERTISED_LISTENERS"] == "PLAINTEXT://kafka:9092"
     assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "1"
     assert set(config["volumes"]) == {"redis-data", "kafka-data", "postgres-data", "pitstop-data"}
+
+
+def test_the_service_port_is_published_on_loopback_only_and_auth_stays_on(config: dict[str, Any]) -> None:
+    serve = config["services"]["serve"]
+    assert [p["host_ip"] for p in serve["ports"]] == ["127.0.0.1"]
+    env = serve["environment"]
+    assert "PITSTOP_AUTH_ENABLED" not in env
+    assert env["PITSTOP_AUTH_OIDC_ISSUER"] == ""  # unset: API keys only, until an issuer is configured
