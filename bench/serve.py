@@ -18,7 +18,9 @@ Modes, each after a warm-up:
   (b) open loop: bench/serve_load.py at a fixed rate (500/s), latency from each request's due time.
 
 Servers: pitstop serve --workers 2 (gunicorn + uvicorn workers, no recycling, each worker on its own
-SO_REUSEPORT socket, blocking work on 8 threads per worker); with --variants also the same server
+SO_REUSEPORT socket, blocking work on 4 threads per worker, every request carrying an API key);
+with --variants also auth off (``noauth``: no credentials) and an OIDC JWT from a local issuer
+(``jwt``) instead of the key, which show what auth costs; and the same server
 with one listening socket shared by the workers (``shared``: gunicorn's default accept) and with the
 online read and model call run on the event loop (``inline``: the code before issue 10, which shows
 the cost of moving work off the loop);
@@ -66,6 +68,7 @@ from pitstop_runner import make_repo  # noqa: E402
 from serve_load import open_loop  # noqa: E402
 
 from tests.integration.redis_server import RedisServer, free_port  # noqa: E402
+from tests.support.jwks import LocalIssuer  # noqa: E402
 
 SHAPE = {"entities": 100_000, "rows_per_entity": 2, "views": 3, "entity_rows": 1000}
 SERVICE = "bench_svc"
@@ -86,6 +89,15 @@ PITSTOP_VARIANTS = {  # name: (environment of the server, cases)
     "inline": ({"PITSTOP_SERVING_THREADS": "0"}, [
         ("features_1", "/features", "service", 1, "ab"),
         ("predict_1", "/predict", "predict", 1, "ab"),
+    ]),
+    # the cost of auth: the main run sends an API key; these send nothing (auth off) or an OIDC JWT
+    "noauth": ({"PITSTOP_AUTH_ENABLED": "false"}, [
+        ("features_1", "/features", "service", 1, "ab"),
+        ("predict_1", "/predict", "predict", 1, "b"),
+    ]),
+    "jwt": ({}, [
+        ("features_1", "/features", "service", 1, "ab"),
+        ("predict_1", "/predict", "predict", 1, "b"),
     ]),
 }
 
@@ -165,11 +177,24 @@ def bodies_for(kind: str, ids: list[list[int]], refs: list[str]) -> list[bytes]:
     return out
 
 
+def bench_key(repo: Path) -> str:
+    """An API key for the benchmark client (features:read and predict), never written to the results."""
+    from pitstop import FeatureStore
+    from pitstop.auth.keyring import ApiKeys
+
+    with FeatureStore(repo) as store:
+        return ApiKeys(store.registry).create("bench-client", ["features:read", "predict"]).secret
+
+
 # ---------------------------------------------------------------- servers
 
 
-def http(method: str, url: str, body: bytes | None = None, timeout: float = 10.0) -> tuple[int, bytes]:
-    req = urllib.request.Request(url, data=body, method=method, headers={"Content-Type": "application/json"})
+def http(method: str, url: str, body: bytes | None = None, timeout: float = 10.0,
+         authorization: str | None = None) -> tuple[int, bytes]:
+    headers = {"Content-Type": "application/json"}
+    if authorization:
+        headers["Authorization"] = authorization
+    req = urllib.request.Request(url, data=body, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status, resp.read()
@@ -220,10 +245,11 @@ def worker_pids(proc: subprocess.Popen) -> list[int]:
 # ---------------------------------------------------------------- load
 
 
-def run_wrk(url: str, bodies_file: Path, seconds: float) -> dict:
+def run_wrk(url: str, bodies_file: Path, seconds: float, authorization: str | None = None) -> dict:
     cmd = ["wrk", f"-t{WRK_THREADS}", f"-c{WRK_CONNECTIONS}", f"-d{seconds:g}s", "--latency", "--timeout", "10s",
            "-s", str(HERE / "serve_wrk.lua"), url, "--", str(bodies_file)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True,
+                          env={**os.environ, "BENCH_AUTHORIZATION": authorization or ""})
     stdout, stderr = proc.stdout, proc.stderr
     if proc.returncode != 0:
         raise RuntimeError(f"wrk failed: {stderr[-2000:]}")
@@ -240,12 +266,12 @@ def run_wrk(url: str, bodies_file: Path, seconds: float) -> dict:
     return out
 
 
-def _wrk_cpu(url: str, bodies_file: Path, seconds: float) -> dict:
+def _wrk_cpu(url: str, bodies_file: Path, seconds: float, authorization: str | None = None) -> dict:
     """run_wrk, with wrk's CPU time (user + system) from the resource usage of reaped children."""
     import resource
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    out = run_wrk(url, bodies_file, seconds)
+    out = run_wrk(url, bodies_file, seconds, authorization)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     out["loadgen_cpu_s"] = cpu
@@ -253,9 +279,9 @@ def _wrk_cpu(url: str, bodies_file: Path, seconds: float) -> dict:
     return out
 
 
-def sanity(url: str, body: bytes, kind: str) -> dict:
+def sanity(url: str, body: bytes, kind: str, authorization: str | None = None) -> dict:
     """One request before the load: it must answer 200 with the expected shape."""
-    status, raw = http("POST", url, body)
+    status, raw = http("POST", url, body, authorization=authorization)
     if status != 200:
         raise RuntimeError(f"{url} answered {status}: {raw[:500]!r}")
     data = json.loads(raw)
@@ -374,23 +400,24 @@ def conn_meter(out: dict, group: int | None, port: int | None):
 
 
 def measure(url: str, bodies: list[bytes], bodies_file: Path, modes: str, args: argparse.Namespace,
-            cpu_pids: tuple[int, int] | None = None) -> dict:
+            cpu_pids: tuple[int, int] | None = None, authorization: str | None = None) -> dict:
     out: dict = {}
     port = int(url.split(":")[2].split("/")[0])
     group = cpu_pids[0] if cpu_pids else None
     if "a" in modes:
-        run_wrk(url, bodies_file, args.warmup)
+        run_wrk(url, bodies_file, args.warmup, authorization)
         extra: dict = {}
         with cpu_meter(extra, cpu_pids), conn_meter(extra, group, port):
-            out["a"] = _wrk_cpu(url, bodies_file, args.duration)
+            out["a"] = _wrk_cpu(url, bodies_file, args.duration, authorization)
             extra["completed_ok"] = out["a"]["completed_ok"]
         out["a"].update({k: v for k, v in extra.items() if k != "completed_ok"})
     if "b" in modes:
-        open_loop(url, bodies, rate=args.rate, duration=args.warmup, connections=OPEN_LOOP_CONNECTIONS)
+        open_loop(url, bodies, rate=args.rate, duration=args.warmup, connections=OPEN_LOOP_CONNECTIONS,
+                  authorization=authorization)
         extra = {}
         with cpu_meter(extra, cpu_pids), conn_meter(extra, group, port):
             out["b"] = open_loop(url, bodies, rate=args.rate, duration=args.duration,
-                                 connections=OPEN_LOOP_CONNECTIONS)
+                                 connections=OPEN_LOOP_CONNECTIONS, authorization=authorization)
             extra["completed_ok"] = out["b"]["completed_ok"]
         out["b"].update({k: v for k, v in extra.items() if k != "completed_ok"})
     for mode, r in out.items():
@@ -406,8 +433,9 @@ def measure(url: str, bodies: list[bytes], bodies_file: Path, modes: str, args: 
 
 
 def run_cases(name: str, base: str, cases: list[tuple[str, str, str, int, str]], bodies: dict, tmp: Path,
-              args: argparse.Namespace, cpu_pids: tuple[int, int] | None = None) -> dict:
-    """cases: (case key, endpoint path, body kind, entities, modes)."""
+              args: argparse.Namespace, cpu_pids: tuple[int, int] | None = None,
+              authorization: str | None = None) -> dict:
+    """cases: (case key, endpoint path, body kind, entities, modes); ``authorization``: the header sent."""
     results: dict = {}
     for key, path, kind, k, modes in cases:
         url = base + path
@@ -415,9 +443,10 @@ def run_cases(name: str, base: str, cases: list[tuple[str, str, str, int, str]],
         bodies_file = tmp / f"{name}-{key}.jsonl"
         bodies_file.write_bytes(b"\n".join(case_bodies) + b"\n")
         print(f"  {name} {key}", file=sys.stderr, flush=True)
-        check = sanity(url, case_bodies[0], kind)
+        check = sanity(url, case_bodies[0], kind, authorization)
         results[key] = {"endpoint": path, "body": kind, "entities": k, "check": {
-            c: v for c, v in check.items() if c != "values"}, **measure(url, case_bodies, bodies_file, modes, args, cpu_pids)}
+            c: v for c, v in check.items() if c != "values"}, **measure(url, case_bodies, bodies_file, modes, args, cpu_pids,
+                                                                  authorization)}
         results[key]["_values"] = check.get("values")
     return results
 
@@ -463,6 +492,8 @@ VARIANTS = [  # (label, results key)
     ("pitstop, 2 workers, feature list", "pitstop_list"),
     ("pitstop, one shared listening socket", "pitstop_shared"),
     ("pitstop, work on the event loop", "pitstop_inline"),
+    ("pitstop, auth off (no credentials)", "pitstop_noauth"),
+    ("pitstop, OIDC JWT instead of an API key", "pitstop_jwt"),
     ("Feast tuned, 2 workers, feature list", "feast_tuned"),
     ("Feast tuned, 2 workers, feature service", "feast_tuned_service"),
     ("Feast defaults, 1 worker, feature list", "feast_default"),
@@ -528,6 +559,20 @@ def targets(results: dict) -> list[dict]:
                                   f"at {results['config']['rate']:g}/s: p99 <= {limit:g} ms",
                         "value": f"p99 {b['p99_ms']:.2f} ms, errors {b['errors']}",
                         "met": b["errors"] == 0 and b["p99_ms"] <= limit})
+    off = runs.get("pitstop_noauth", {})
+    for label, variant in (("API key", p), ("OIDC JWT", runs.get("pitstop_jwt", {}))):
+        b, b0 = get(variant, "features_1", "b"), get(off, "features_1", "b")
+        if b and b0:
+            extra = b["p99_ms"] - b0["p99_ms"]
+            out.append({"target": f"(b) {label} vs auth off, /features 1 entity at {results['config']['rate']:g}/s: "
+                                  "p99 cost <= 0.3 ms",
+                        "value": f"p99 {b['p99_ms']:.2f} vs {b0['p99_ms']:.2f} ms ({extra:+.2f} ms)",
+                        "met": extra <= 0.3})
+        a, a0 = get(variant, "features_1", "a"), get(off, "features_1", "a")
+        if a and a0:
+            share = a["rps"] / a0["rps"]
+            out.append({"target": f"(a) {label} vs auth off, /features 1 entity: throughput >= 95%",
+                        "value": f"{a['rps']:,.0f} vs {a0['rps']:,.0f} req/s ({share:.1%})", "met": share >= 0.95})
     return out
 
 
@@ -551,7 +596,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured run")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up before each run")
     parser.add_argument("--rate", type=float, default=500.0, help="open-loop rate of mode (b), requests/s")
-    parser.add_argument("--variants", default="shared,inline",
+    parser.add_argument("--variants", default="shared,inline,noauth,jwt",
                         help="extra pitstop servers to measure, comma-separated: shared (one listening socket), "
                              "inline (work on the event loop); '' for none")
     parser.add_argument("--feast-default", action=argparse.BooleanOptionalAction, default=True,
@@ -589,6 +634,7 @@ def main() -> None:
         with RedisServer(tmp / "redis-pitstop") as redis:
             print("pitstop: materialize + register model", file=sys.stderr, flush=True)
             results["setup"]["pitstop"] = setup_pitstop(data, shape, tmp / "pitstop-repo", redis.url)
+            key_header = f"Bearer {bench_key(tmp / 'pitstop-repo')}"  # auth is on, as users run it
             port = free_port()
             cmd = [pitstop_bin, "-r", str(tmp / "pitstop-repo"), "serve", "--workers", "2",
                    "--bind", f"127.0.0.1:{port}"]
@@ -602,13 +648,21 @@ def main() -> None:
                     ("features_50", "/features", "service", 50, "ab"),
                     ("predict_1", "/predict", "predict", 1, "ab"),
                     ("predict_50", "/predict", "predict", 50, "ab"),
-                ], bodies, tmp, args, cpu_pids)
+                ], bodies, tmp, args, cpu_pids, key_header)
                 results["runs"]["pitstop_list"] = run_cases("pitstop_list", base, [
                     ("features_1", "/features", "list", 1, "a"),
                     ("features_50", "/features", "list", 50, "a"),
-                ], bodies, tmp, args, cpu_pids)
+                ], bodies, tmp, args, cpu_pids, key_header)
+            issuer = LocalIssuer()
             for variant in filter(None, args.variants.split(",")):
                 env, cases = PITSTOP_VARIANTS[variant]
+                authorization: str | None = key_header
+                if variant == "noauth":
+                    authorization = None
+                elif variant == "jwt":
+                    env = {"PITSTOP_AUTH_OIDC_ISSUER": issuer.url, "PITSTOP_AUTH_OIDC_AUDIENCE": "pitstop",
+                           "PITSTOP_AUTH_OIDC_JWKS_URL": issuer.jwks_url}
+                    authorization = f"Bearer {issuer.token(scope='features:read predict', expires_in=3600)}"
                 port = free_port()
                 cmd = [pitstop_bin, "-r", str(tmp / "pitstop-repo"), "serve", "--workers", "2",
                        "--bind", f"127.0.0.1:{port}"]
@@ -617,7 +671,9 @@ def main() -> None:
                 base = f"http://127.0.0.1:{port}"
                 with server(cmd, base + "/ready", tmp / f"pitstop-{variant}.log", env=env) as proc:
                     results["runs"][f"pitstop_{variant}"] = run_cases(f"pitstop_{variant}", base, cases, bodies,
-                                                                      tmp, args, (proc.pid, redis_pid(redis)))
+                                                                      tmp, args, (proc.pid, redis_pid(redis)),
+                                                                      authorization)
+            issuer.close()
 
         if feast_py:
             feast_bin = str(Path(feast_py).parent / "feast")

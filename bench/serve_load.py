@@ -35,13 +35,14 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
     return sorted_values[max(0, math.ceil(fraction * len(sorted_values)) - 1)]
 
 
-def build_requests(url: str, bodies: list[bytes]) -> list[bytes]:
-    """Pre-serialize one complete POST request per body."""
+def build_requests(url: str, bodies: list[bytes], authorization: str | None = None) -> list[bytes]:
+    """Pre-serialize one complete POST request per body (with an ``Authorization`` header if given)."""
     parts = urlsplit(url)
     host = f"{parts.hostname}:{parts.port}"
     path = parts.path or "/"
+    auth = f"Authorization: {authorization}\r\n" if authorization else ""
     return [
-        (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n{auth}"
          f"Content-Length: {len(body)}\r\n\r\n").encode() + body
         for body in bodies
     ]
@@ -192,12 +193,12 @@ async def _run(url: str, requests: list[bytes], rate: float, duration: float, co
 
 
 def open_loop(url: str, bodies: list[bytes], *, rate: float, duration: float, connections: int = 16,
-              drain: float = 10.0) -> dict:
+              drain: float = 10.0, authorization: str | None = None) -> dict:
     """Send ``round(rate * duration)`` POSTs of ``bodies`` (rotated) to ``url`` on schedule; return the figures.
 
     Runs on uvloop when it is installed (less client overhead per response than asyncio's loop).
     """
-    main = _run(url, build_requests(url, bodies), rate, duration, connections, drain)
+    main = _run(url, build_requests(url, bodies, authorization), rate, duration, connections, drain)
     try:
         import uvloop
     except ImportError:

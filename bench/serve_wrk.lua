@@ -32,6 +32,10 @@ function init(args)
    next_body = ((thread_index or 0) * 397) % #bodies
    wrk.method = "POST"
    wrk.headers["Content-Type"] = "application/json"
+   local auth = os.getenv("BENCH_AUTHORIZATION")  -- e.g. "Bearer psk_..." (kept off the command line)
+   if auth ~= nil and #auth > 0 then
+      wrk.headers["Authorization"] = auth
+   end
 end
 
 function request()
