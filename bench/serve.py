@@ -395,6 +395,7 @@ def conn_meter(out: dict, group: int | None, port: int | None):
     finally:
         stop.set()
         thread.join()
+        samples = [s for s in samples if s]  # empty while a recycled worker is replaced
         if samples:
             out["connections_per_worker"] = max(samples, key=lambda c: (max(c) - min(c), sum(c)))
 

@@ -101,3 +101,24 @@ def test_revoked_key_stops_working_within_the_refresh_bound(secured: tuple[TestC
         assert time.monotonic() < deadline, "revoked key still accepted after 5 s"
         time.sleep(0.05)
     assert call(client, "POST", "/features", keys["reader"], FEATURES) == 401
+
+
+def test_the_openapi_schema_declares_bearer_auth_on_protected_routes(
+        secured: tuple[TestClient, dict[str, str]]) -> None:
+    client, keys = secured
+    schema = client.get("/openapi.json", headers={"authorization": f"Bearer {keys['ops']}"}).json()
+    assert schema["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    assert schema["paths"]["/features"]["post"]["security"] == [{"bearer": []}]
+    assert schema["paths"]["/push/{source}"]["post"]["security"] == [{"bearer": []}]
+    assert "security" not in schema["paths"]["/health"]["get"]
+    assert "401" in schema["paths"]["/predict"]["post"]["responses"]
+
+
+def test_a_push_is_logged_with_its_principal(secured: tuple[TestClient, dict[str, str]],
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    client, keys = secured
+    push = {"rows": [{"driver_id": 5, "event_timestamp": "2026-01-01T00:00:00Z", "speed": 1.0}]}
+    with caplog.at_level("INFO", logger="pitstop.serving.app"):
+        assert call(client, "POST", "/push/speed_push", keys["pusher"], push) == 200
+    assert any("push to speed_push by key:pusher: 1 rows written" in r.getMessage() for r in caplog.records)
+    assert all(keys["pusher"] not in r.getMessage() for r in caplog.records)
