@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -26,7 +26,8 @@ from pitstop.offline.job import RetrievalJob
 from pitstop.registry.base import ModelAliasRecord, ModelVersionRecord
 
 if TYPE_CHECKING:
-    from pitstop.store import FeatureStore
+    from pitstop.definitions.contents import RepoContents
+    from pitstop.registry.base import Registry
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 TrainingSet = pd.DataFrame | pa.Table | RetrievalJob
@@ -130,15 +131,21 @@ def training_fingerprint(training_set: TrainingSet, definitions_version: int, fe
 
 
 class ModelRegistry:
-    """Registers, lists, aliases and loads models of one feature store.
+    """Registers, lists, aliases and loads models of one feature store (``FeatureStore.models``).
 
     Args:
-        store: the feature store whose registry and ``artifacts.path`` setting are used.
+        registry: where versions and aliases are recorded.
+        artifacts: where artifact files are copied and read back (sha256-checked).
+        definitions: returns the registered definitions (a model's feature service is checked there).
+        allow_pickle: whether pickle-based flavors (sklearn, pyfunc) may be loaded in this process.
     """
 
-    def __init__(self, store: FeatureStore) -> None:
-        self._store = store
-        self.artifacts = ArtifactStore(store.settings.resolve(store.settings.artifacts.path))
+    def __init__(self, registry: Registry, artifacts: ArtifactStore, definitions: Callable[[], RepoContents], *,
+                 allow_pickle: bool = True) -> None:
+        self._registry = registry
+        self._definitions = definitions
+        self._allow_pickle = allow_pickle
+        self.artifacts = artifacts
 
     def register(
         self,
@@ -175,20 +182,20 @@ class ModelRegistry:
         check_flavor(flavor)
         signature: list[str] = []
         if feature_service is not None:
-            signature = list(self._store.definitions().service(feature_service).feature_refs)
+            signature = list(self._definitions().service(feature_service).feature_refs)
         clean_metrics = _check_metrics(metrics or {})
         policy = _check_policy(serving, [ref.split(":")[-1] for ref in signature], flavor)
         fingerprint = None
         if training_set is not None:
             columns = [ref.split(":")[-1] for ref in signature]
-            fingerprint = training_fingerprint(training_set, self._store.registry.version(), columns)
+            fingerprint = training_fingerprint(training_set, self._registry.version(), columns)
 
         staging, digest, filename = self._stage(name, model, flavor)
         record = ModelVersionRecord(name, 0, flavor, f"{name}/{{version}}/{filename}", digest, feature_service,
                                     signature, fingerprint, clean_metrics, datetime.now(UTC), description,
                                     policy.model_dump())
         try:
-            version = self._store.registry.add_model_version(record)
+            version = self._registry.add_model_version(record)
         except Exception:
             self.artifacts.discard(staging)
             raise
@@ -212,13 +219,13 @@ class ModelRegistry:
         if name is not None:
             _check_name(name, "model name")
         aliases: dict[tuple[str, int], list[str]] = {}
-        for a in self._store.registry.model_aliases(name):
+        for a in self._registry.model_aliases(name):
             aliases.setdefault((a.name, a.version), []).append(a.alias)
-        return [_to_version(r, aliases.get((r.name, r.version), [])) for r in self._store.registry.model_versions(name)]
+        return [_to_version(r, aliases.get((r.name, r.version), [])) for r in self._registry.model_versions(name)]
 
     def aliases(self, name: str | None = None) -> list[ModelAliasRecord]:
         """Every alias (of ``name``, or of every model) with the version it points at: one registry query."""
-        return self._store.registry.model_aliases(name)
+        return self._registry.model_aliases(name)
 
     def get(self, name: str, version: int | None = None, *, alias: str | None = None) -> ModelVersion:
         """One version: by number, by alias, or the latest when neither is given.
@@ -230,16 +237,16 @@ class ModelRegistry:
         if alias is not None:
             version = self.get_alias(name, alias)
         if version is None:
-            versions = self._store.registry.model_versions(name)
+            versions = self._registry.model_versions(name)
             if not versions:
                 raise NotRegisteredError(f"no model named {name!r} is registered; register it with store.models.register")
             version = versions[-1].version
         # versions are positive 64-bit integers; anything else cannot be registered (and would overflow the store)
-        record = self._store.registry.model_version(name, version) if 0 < version < 2**63 else None
+        record = self._registry.model_version(name, version) if 0 < version < 2**63 else None
         if record is None:
-            known = [v.version for v in self._store.registry.model_versions(name)]
+            known = [v.version for v in self._registry.model_versions(name)]
             raise NotRegisteredError(f"model {name!r} has no version {version} (registered versions: {known or 'none'})")
-        aliases = [a.alias for a in self._store.registry.model_aliases(name) if a.version == version]
+        aliases = [a.alias for a in self._registry.model_aliases(name) if a.version == version]
         return _to_version(record, aliases)
 
     def resolve(self, ref: str) -> ModelVersion:
@@ -256,7 +263,7 @@ class ModelRegistry:
         """
         _check_name(alias, "alias")
         target = self.get(name, version)
-        self._store.registry.set_model_alias(name, alias, target.version)
+        self._registry.set_model_alias(name, alias, target.version)
         return self.get(name, version)
 
     def get_alias(self, name: str, alias: str) -> int:
@@ -265,7 +272,7 @@ class ModelRegistry:
         Raises:
             NotRegisteredError: the alias is not set.
         """
-        for a in self._store.registry.model_aliases(name):
+        for a in self._registry.model_aliases(name):
             if a.alias == alias:
                 return a.version
         raise NotRegisteredError(f"model {name!r} has no alias {alias!r}; set it with `pitstop models promote`")
@@ -281,7 +288,7 @@ class ModelRegistry:
             ModelRegistryError: the flavor's library is missing or the artifact cannot be read.
         """
         mv = ref if isinstance(ref, ModelVersion) else self.resolve(ref)
-        if mv.flavor in PICKLE_FLAVORS and not self._store.settings.registry.allow_pickle:
+        if mv.flavor in PICKLE_FLAVORS and not self._allow_pickle:
             raise ModelRegistryError(
                 f"model {mv.name!r} version {mv.version} is a {mv.flavor} artifact (a pickle, which runs code when "
                 "loaded) and registry.allow_pickle is false in this process; register it as onnx, lightgbm or "

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pitstop.definitions import FeatureService
+from pitstop.definitions.contents import KINDS, RepoContents
+from pitstop.definitions.resolve import ResolvedFeatures, resolve
 from pitstop.errors import OfflineStoreError, PitstopError, RetrievalError
 from pitstop.log import get_logger
 from pitstop.materialize import RowsProgress, ViewOutcome
@@ -23,12 +25,10 @@ from pitstop.online.reader import EntityRows, OnlineResponse, read_online_featur
 from pitstop.push import PushMode
 from pitstop.registry.base import ApplyRecord, Registry, Specs
 from pitstop.registry.factory import open_registry
+from pitstop.registry.plan import Plan, diff_specs, views_to_refill
 from pitstop.registry.serde import contents_to_specs, from_specs
-from pitstop.repo.contents import KINDS, RepoContents
 from pitstop.repo.loader import load_repo
-from pitstop.repo.plan import Plan, diff_specs, views_to_refill
 from pitstop.repo.validate import validate_contents
-from pitstop.resolve import ResolvedFeatures, resolve
 from pitstop.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -118,9 +118,11 @@ class FeatureStore:
     def models(self) -> ModelRegistry:
         """The model registry: versions and aliases in the registry, artifacts under ``artifacts.path``."""
         if self._models is None:
+            from pitstop.artifacts.store import ArtifactStore
             from pitstop.model_registry import ModelRegistry
 
-            self._models = ModelRegistry(self)
+            self._models = ModelRegistry(self.registry, ArtifactStore(self.settings.resolve(self.settings.artifacts.path)),
+                                         self.definitions, allow_pickle=self.settings.registry.allow_pickle)
         return self._models
 
     def close(self) -> None:

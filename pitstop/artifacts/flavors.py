@@ -15,11 +15,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cloudpickle
-import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # imported where used: the CLI lists flavors without paying for pandas
+    import numpy as np
+    import pandas as pd
 
 from pitstop.artifacts.store import ArtifactContent
 from pitstop.errors import ModelRegistryError
@@ -127,6 +129,9 @@ class LoadedModel:
     _predict: Callable[[Any], Any] | None = field(default=None, repr=False)
 
     def _inputs(self, data: pd.DataFrame | np.ndarray | Sequence[Any]) -> Any:
+        import numpy as np
+        import pandas as pd
+
         if isinstance(data, pd.DataFrame) and self.feature_columns and list(data.columns) != self.feature_columns \
                 and set(self.feature_columns) <= set(data.columns):
             return data[self.feature_columns]
@@ -134,6 +139,8 @@ class LoadedModel:
 
     def predict(self, data: pd.DataFrame | np.ndarray | Sequence[Any]) -> np.ndarray:
         """Predict for a DataFrame (columns by name) or a 2-D array (columns in signature order)."""
+        import numpy as np
+
         predict = self._predict or self.raw.predict
         return np.asarray(predict(self._inputs(data)))
 
@@ -153,6 +160,8 @@ class LoadedModel:
 
     def predict_array(self, array: np.ndarray, *, proba: bool = False) -> np.ndarray:
         """Predict from a 2-D float array whose columns are ``feature_columns`` (see ``accepts_array``)."""
+        import numpy as np
+
         method = self._proba_method() if proba else (self._predict or self.raw.predict)
         if self.flavor != "sklearn":
             return np.asarray(method(array))
@@ -169,6 +178,8 @@ class LoadedModel:
         Raises:
             ModelRegistryError: the model has no ``predict_proba``.
         """
+        import numpy as np
+
         return np.asarray(self._proba_method()(self._inputs(data)))
 
     def _proba_method(self) -> Callable[[Any], Any]:
@@ -251,6 +262,9 @@ def _load_onnx(data: bytes, where: str) -> tuple[Any, Callable[[Any], Any]]:
     input_name = session.get_inputs()[0].name
 
     def predict(frame: Any) -> Any:
+        import numpy as np
+        import pandas as pd
+
         array = frame.to_numpy() if isinstance(frame, pd.DataFrame) else np.asarray(frame)
         return session.run(None, {input_name: array.astype(np.float32)})[0]
 

@@ -3,30 +3,12 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import click
 
+from pitstop.cli.context import Context
 from pitstop.errors import PitstopError
-
-
-@dataclass
-class Context:
-    """Options shared by every command."""
-
-    repo: Path
-    json: bool
-    debug: bool
-
-    def store(self) -> Any:
-        from pitstop.store import FeatureStore
-
-        return FeatureStore(self.repo)
-
-
-pass_ctx = click.make_pass_decorator(Context)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -6,7 +6,7 @@ import click
 
 from pitstop.auth.principal import SCOPES
 from pitstop.cli import render
-from pitstop.cli.app import Context, pass_ctx
+from pitstop.cli.context import Context, pass_ctx
 
 
 @click.group()

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from pitstop.cli import render
-from pitstop.cli.app import Context, pass_ctx
+from pitstop.cli.context import Context, pass_ctx
 
 
 @click.command(name="training-set")

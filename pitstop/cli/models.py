@@ -9,7 +9,7 @@ import click
 
 from pitstop.artifacts.flavors import FLAVORS
 from pitstop.cli import render
-from pitstop.cli.app import Context, pass_ctx
+from pitstop.cli.context import Context, pass_ctx
 
 
 def _metrics(values: tuple[str, ...]) -> dict[str, float]:

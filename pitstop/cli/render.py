@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pitstop.repo.plan import Plan
+from pitstop.registry.plan import Plan
 
 # piped output (CI logs, files) gets wide tables instead of rich's 80-column default
 out = Console(width=None if sys.stdout.isatty() else 200)

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from pitstop.cli import render
-from pitstop.cli.app import Context, pass_ctx
+from pitstop.cli.context import Context, pass_ctx
 from pitstop.registry.serde import to_spec
 
 LIST_KINDS = {"entities": "entity", "views": "feature view", "services": "feature service", "sources": "source"}

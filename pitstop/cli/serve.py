@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from pitstop.cli.app import Context, pass_ctx
+from pitstop.cli.context import Context, pass_ctx
 
 
 @click.command()

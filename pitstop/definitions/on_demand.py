@@ -12,11 +12,11 @@ so training and serving cannot drift apart. Two calling conventions (``mode``):
 from __future__ import annotations
 
 import inspect
+import sys
 import textwrap
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import pandas as pd
 from pydantic import Field as PydanticField
 from pydantic import field_validator, model_validator
 
@@ -25,7 +25,10 @@ from pitstop.definitions.feature_view import FeatureView, FeatureViewProjection
 from pitstop.definitions.field import Field
 from pitstop.definitions.sources import RequestSource
 
-Transform = Callable[[pd.DataFrame], pd.DataFrame]
+if TYPE_CHECKING:
+    import pandas as pd
+
+Transform = Callable[["pd.DataFrame"], "pd.DataFrame"]
 PythonTransform = Callable[[dict[str, list[Any]]], Mapping[str, Sequence[Any]]]
 Mode = Literal["pandas", "python"]
 
@@ -117,6 +120,8 @@ class OnDemandFeatureView(Definition):
 
     def transform(self, inputs: pd.DataFrame) -> pd.DataFrame:
         """Run the udf on a DataFrame (either mode) and check its output against the declared schema."""
+        import pandas as pd
+
         if self.mode == "python":
             columns = {c: [None if _missing(v) else v for v in inputs[c].tolist()] for c in inputs.columns}
             out_columns = self.transform_columns(columns, len(inputs))
@@ -141,6 +146,8 @@ class OnDemandFeatureView(Definition):
         in python mode the udf gets the lists themselves.
         """
         if self.mode == "pandas":
+            import pandas as pd
+
             frame = pd.DataFrame(inputs) if inputs else pd.DataFrame(index=range(rows))
             out = self.transform(frame)
             return {n: [None if _missing(v) else v for v in out[n].tolist()] for n in self.feature_names}
@@ -207,7 +214,10 @@ def on_demand_feature_view(
 
 def _missing(value: Any) -> bool:
     """None, NaN, NaT or pd.NA: what the online response and training sets carry as null."""
-    if value is None or value is pd.NA or value is pd.NaT:
+    if value is None:
+        return True
+    pd = sys.modules.get("pandas")  # a pandas missing value can only exist once pandas is imported
+    if pd is not None and (value is pd.NA or value is pd.NaT):
         return True
     try:
         return bool(value != value)

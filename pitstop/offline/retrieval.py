@@ -10,13 +10,13 @@ import pandas as pd
 import pyarrow as pa
 
 from pitstop.definitions import FeatureView
+from pitstop.definitions.contents import RepoContents
+from pitstop.definitions.resolve import ResolvedFeatures
 from pitstop.errors import RetrievalError
 from pitstop.offline.base import OfflineEngine, Progress
 from pitstop.offline.entity_rows import epoch_us, to_arrow_table
 from pitstop.offline.pit_sql import ETS, ROW, ViewQuery
-from pitstop.repo.contents import RepoContents
 from pitstop.repo.validate import source_files, source_schema
-from pitstop.resolve import ResolvedFeatures
 
 
 def _view_query(sel_view: FeatureView, features: list[str], root: Path) -> ViewQuery:

@@ -15,10 +15,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from pitstop.definitions.resolve import ResolvedFeatures
 from pitstop.errors import RetrievalError
-from pitstop.online.base import OnlineStore
+from pitstop.online.base import OnlineStore, ViewRead
 from pitstop.online.keys_canonical import canonical_keys
-from pitstop.resolve import ResolvedFeatures
+from pitstop.online.view_schema import view_schema
 from pitstop.timeutil import epoch_us, from_epoch_us
 
 PRESENT = "PRESENT"
@@ -115,7 +116,7 @@ def read_online_features(online: OnlineStore, resolved: ResolvedFeatures, entity
         key_table = canonical_keys(pa.table({k: cols[k] for k in keys}))
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise RetrievalError(f"entity key values have mixed or unsupported types: {exc}") from exc
-    reads = resolved.online_reads
+    reads = _online_reads(resolved)
     results = online.read(key_table, reads) if reads else {}
     now_us = epoch_us(now or datetime.now(UTC))
     values: dict[str, list[Any]] = {k: cols[k] for k in keys}
@@ -158,3 +159,11 @@ def read_online_features(online: OnlineStore, resolved: ResolvedFeatures, entity
     return OnlineResponse(names, {k: values[k] for k in names}, {k: statuses[k] for k in names},
                           {k: stamps[k] for k in names})
 
+
+def _online_reads(resolved: ResolvedFeatures) -> list[ViewRead]:
+    """What the online store reads per view for ``resolved`` (derived once per resolution)."""
+    reads: list[ViewRead] | None = resolved.engine_cache.get("online_reads")
+    if reads is None:
+        reads = [ViewRead(view_schema(sel.view), list(sel.features)) for sel in resolved.views.values()]
+        resolved.engine_cache["online_reads"] = reads
+    return reads

@@ -25,9 +25,9 @@ from pitstop.definitions import (
     RequestSource,
 )
 from pitstop.definitions.base import Definition
+from pitstop.definitions.contents import RepoContents
 from pitstop.definitions.dtypes import dtype_from_name
 from pitstop.errors import ConfigError
-from pitstop.repo.contents import RepoContents
 
 NOT_COMPARED = ("location", "udf_pickle")
 

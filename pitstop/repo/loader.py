@@ -19,8 +19,8 @@ from types import ModuleType
 import cloudpickle
 
 from pitstop.definitions.base import Definition
+from pitstop.definitions.contents import RepoContents
 from pitstop.errors import DefinitionError, RepoLoadError
-from pitstop.repo.contents import RepoContents
 
 IGNORE_FILE = ".pitstopignore"
 _lock = threading.Lock()

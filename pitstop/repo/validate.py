@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pitstop.definitions import FeatureView, ParquetSource
-from pitstop.repo.contents import RepoContents
+from pitstop.definitions.contents import RepoContents
 
 
 def source_files(source: ParquetSource, root: Path) -> list[Path]:

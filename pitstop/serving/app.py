@@ -19,11 +19,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from pitstop.auth.factory import build_authenticator
+from pitstop.definitions.resolve import ResolvedFeatures
 from pitstop.errors import FeatureRefError, NotRegisteredError, PitstopError
 from pitstop.log import get_logger
 from pitstop.online.reader import read_online_features
 from pitstop.redaction import redact_url
-from pitstop.resolve import ResolvedFeatures
 from pitstop.serving import errors as err
 from pitstop.serving import push_route
 from pitstop.serving.auth_middleware import AuthMiddleware, principal_of

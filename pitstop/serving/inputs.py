@@ -13,9 +13,9 @@ import pyarrow as pa
 from pitstop.boundary import MAX_US, TimeUnit, check_keys, check_value, shown, timestamp_us
 from pitstop.definitions import FeatureView, ParquetSource
 from pitstop.definitions.dtypes import DType
+from pitstop.definitions.resolve import ResolvedFeatures
 from pitstop.errors import InvalidValueError
 from pitstop.repo.validate import source_schema
-from pitstop.resolve import ResolvedFeatures
 from pitstop.serving.errors import ApiError
 
 _INT_TYPES = ("Int64", "Int32")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from pitstop import KafkaSource, ParquetSource
+from pitstop.definitions.contents import RepoContents
 from pitstop.registry.serde import from_specs, to_spec
-from pitstop.repo.contents import RepoContents
 
 
 def _specs(source: KafkaSource) -> dict:

@@ -322,8 +322,8 @@ def test_apply_that_changes_a_views_source_resets_the_views_reading_it(store: Fe
 
 
 def test_views_to_refill_follows_sources_and_entities_but_not_descriptions() -> None:
-    from pitstop.repo.contents import KINDS
-    from pitstop.repo.plan import diff_specs, views_to_refill
+    from pitstop.definitions.contents import KINDS
+    from pitstop.registry.plan import diff_specs, views_to_refill
 
     old = {
         "entity": {"driver": {"join_keys": ["driver_id"], "description": ""}},

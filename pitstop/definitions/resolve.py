@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 from pitstop.definitions import FeatureRef, FeatureService, FeatureView, OnDemandFeatureView
+from pitstop.definitions.contents import RepoContents
 from pitstop.errors import FeatureRefError, RetrievalError
-from pitstop.online.base import ViewRead
-from pitstop.online.view_schema import view_schema
-from pitstop.repo.contents import RepoContents
 
 
 @dataclass
@@ -44,11 +43,8 @@ class ResolvedFeatures:
     on_demand: dict[str, OnDemandSelection]
     output_names: list[str]
     full_names: bool
-
-    @cached_property
-    def online_reads(self) -> list[ViewRead]:
-        """What an online read needs per view (computed once per resolution)."""
-        return [ViewRead(view_schema(sel.view), list(sel.features)) for sel in self.views.values()]
+    engine_cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """What an engine derived from this resolution once (e.g. the online read plan), by engine."""
 
     @cached_property
     def join_keys(self) -> list[str]:
