@@ -33,11 +33,11 @@ from pitstop.errors import MaterializationError, RetrievalError
 from pitstop.log import get_logger
 from pitstop.offline.latest import earliest_event_us, iter_latest_rows
 from pitstop.offline.pit_sql import CR, MIN_US, TS, ViewQuery
+from pitstop.offline.source_check import source_files
 from pitstop.online.base import NO_CREATED, OnlineStore, WriteBatch, WriteResult
 from pitstop.online.keys_canonical import canonical_keys
 from pitstop.online.view_schema import view_schema
 from pitstop.registry.base import MaterializationRun, Registry, Watermark
-from pitstop.repo.validate import source_files
 from pitstop.timeutil import epoch_us, from_epoch_us, to_utc
 
 log = get_logger(__name__)

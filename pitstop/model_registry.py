@@ -7,13 +7,14 @@ fingerprint of its training set, metrics and creation time. Aliases such as ``pr
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import re
 import tempfile
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import pandas as pd
 import pyarrow as pa
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from pitstop.registry.base import Registry
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-TrainingSet = pd.DataFrame | pa.Table | RetrievalJob
+TrainingSet: TypeAlias = "pd.DataFrame | pa.Table | RetrievalJob"
 
 
 class ServingPolicy(BaseModel):
@@ -223,7 +224,7 @@ class ModelRegistry:
             aliases.setdefault((a.name, a.version), []).append(a.alias)
         return [_to_version(r, aliases.get((r.name, r.version), [])) for r in self._registry.model_versions(name)]
 
-    def aliases(self, name: str | None = None) -> list[ModelAliasRecord]:
+    def aliases(self, name: str | None = None) -> builtins.list[ModelAliasRecord]:
         """Every alias (of ``name``, or of every model) with the version it points at: one registry query."""
         return self._registry.model_aliases(name)
 

@@ -56,7 +56,7 @@ class Scheduler:
 
     def next_time(self, after: datetime) -> datetime:
         """The first tick strictly after ``after``."""
-        return croniter(self.cron, after).get_next(datetime)  # type: ignore[no-any-return]
+        return croniter(self.cron, after).get_next(datetime)
 
     def install_signal_handlers(self) -> None:
         """Stop cleanly on SIGTERM and SIGINT (call from the main thread)."""

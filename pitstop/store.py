@@ -20,6 +20,7 @@ from pitstop.offline.compaction import CompactionOutcome
 from pitstop.offline.duckdb_engine import DuckDBOfflineEngine
 from pitstop.offline.job import RetrievalJob
 from pitstop.offline.retrieval import build_training_set
+from pitstop.offline.source_check import validate_contents
 from pitstop.online.base import OnlineStore, WriteResult
 from pitstop.online.reader import EntityRows, OnlineResponse, read_online_features
 from pitstop.push import PushMode
@@ -28,7 +29,6 @@ from pitstop.registry.factory import open_registry
 from pitstop.registry.plan import Plan, diff_specs, views_to_refill
 from pitstop.registry.serde import contents_to_specs, from_specs
 from pitstop.repo.loader import load_repo
-from pitstop.repo.validate import validate_contents
 from pitstop.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -241,14 +241,14 @@ class FeatureStore:
         service = feature_service if not isinstance(feature_service, FeatureService) else feature_service.name
         key = (tuple(features) if isinstance(features, list | tuple) else features, service, full_feature_names)
         try:
-            cached = self._resolved.get(key)  # type: ignore[arg-type]
+            cached = self._resolved.get(key)
         except TypeError:  # unhashable input: resolve() will explain what is wrong with it
             cached = None
         if cached is None:
             cached = resolve(contents, features=features, feature_service=feature_service,
                              full_feature_names=full_feature_names)
             if len(self._resolved) < 1024:
-                self._resolved[key] = cached  # type: ignore[index]
+                self._resolved[key] = cached
         return cached
 
     # --- offline -------------------------------------------------------------------------------

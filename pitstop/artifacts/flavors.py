@@ -186,7 +186,7 @@ class LoadedModel:
         method = getattr(self.raw, "predict_proba", None)
         if self._predict is not None or not callable(method):
             raise ModelRegistryError(f"this {self.flavor} model ({type(self.raw).__name__}) has no predict_proba")
-        return method  # type: ignore[no-any-return]
+        return method
 
 
 def _model_file(content: ArtifactContent, flavor: str) -> tuple[str, bytes]:

@@ -8,7 +8,7 @@ reason, so a column and a JSON value get the same answer.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pyarrow as pa
@@ -31,7 +31,7 @@ from pitstop.errors import InvalidValueError
 __all__ = ["arrow_iso_us", "check_feature_column", "timestamps_us"]
 
 _UTC_US = pa.timestamp("us", tz="UTC")
-Column = pa.Array | pa.ChunkedArray
+Column: TypeAlias = "pa.Array | pa.ChunkedArray"
 
 
 def _array(column: Column) -> pa.Array:

@@ -53,7 +53,7 @@ def list_keys(ctx: Context, include_revoked: bool) -> None:
              _when(k.revoked_at) or ""] for k in keys]
     if ctx.json:
         render.emit_json([dict(zip(["name", "key_id", "scopes", "created", "last_used", "revoked"],
-                                   [r[0], r[1], r[2].split(), *r[3:]], strict=True)) for r in rows])
+                                   [r[0], r[1], (r[2] or "").split(), *r[3:]], strict=True)) for r in rows])
         return
     render.table("API keys", ["name", "id", "scopes", "created (UTC)", "last used (UTC)", "revoked (UTC)"], rows)
 

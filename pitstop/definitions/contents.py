@@ -71,7 +71,7 @@ class RepoContents:
         """Any object by name, searching every kind."""
         for table in self.by_kind().values():
             if name in table:
-                return table[name]  # type: ignore[no-any-return]
+                return table[name]
         raise NotRegisteredError(f"nothing named {name!r} is registered")
 
     @classmethod

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field as PydanticField
 from pydantic import field_validator, model_validator
@@ -20,6 +20,10 @@ class Entity(Definition):
         description: free text shown by ``pitstop describe``.
         tags: free-form labels.
     """
+
+    if TYPE_CHECKING:  # the signature type checkers see (pydantic validates at run time)
+        def __init__(self, name: str, *, join_keys: list[str] = ..., description: str = ...,
+                     tags: dict[str, str] = ..., _location: str | None = ...) -> None: ...
 
     kind: ClassVar[str] = "entity"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field as PydanticField
 from pydantic import field_validator
@@ -21,6 +21,11 @@ class FeatureService(Definition):
             references by name: ``"view"`` (all features) or ``"view:feature"``; names are
             resolved when the repo is loaded.
     """
+
+    if TYPE_CHECKING:  # the signature type checkers see (pydantic validates at run time)
+        def __init__(self, name: str, *,
+                     features: list[FeatureView | OnDemandFeatureView | FeatureViewProjection | str],
+                     description: str = ..., tags: dict[str, str] = ..., _location: str | None = ...) -> None: ...
 
     kind: ClassVar[str] = "feature service"
 

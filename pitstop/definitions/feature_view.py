@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 from pydantic import Field as PydanticField
@@ -28,6 +28,11 @@ class FeatureView(Definition):
 
     ``view[["a", "b"]]`` selects a subset of the features for a FeatureService.
     """
+
+    if TYPE_CHECKING:  # the signature type checkers see (pydantic validates at run time)
+        def __init__(self, name: str, *, entities: list[Entity | str], schema: list[Field],
+                     source: ParquetSource | KafkaSource | PushSource, ttl: timedelta | None = ..., online: bool = ...,
+                     description: str = ..., tags: dict[str, str] = ..., _location: str | None = ...) -> None: ...
 
     kind: ClassVar[str] = "feature view"
 

@@ -48,6 +48,11 @@ class OnDemandFeatureView(Definition):
     Usually written with the ``@on_demand_feature_view(sources=..., schema=...)`` decorator.
     """
 
+    if TYPE_CHECKING:  # the signature type checkers see (pydantic validates at run time)
+        def __init__(self, name: str, *, sources: list[FeatureView | FeatureViewProjection | RequestSource],
+                     schema: list[Field], udf: Any, mode: Mode = ..., udf_source: str = ..., description: str = ...,
+                     tags: dict[str, str] = ..., _location: str | None = ...) -> None: ...
+
     kind: ClassVar[str] = "on-demand feature view"
 
     sources: list[FeatureView | FeatureViewProjection | RequestSource]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field as PydanticField
 from pydantic import field_validator
@@ -38,6 +38,10 @@ class ParquetSource(_Source):
             ties and to ignore corrections written after an entity row's timestamp.
     """
 
+    if TYPE_CHECKING:  # the signature type checkers see (pydantic validates at run time)
+        def __init__(self, name: str, *, path: str, timestamp_field: str = ..., created_timestamp_column: str | None = ...,
+                     description: str = ..., tags: dict[str, str] = ..., _location: str | None = ...) -> None: ...
+
     path: str
     timestamp_field: str = "event_timestamp"
     created_timestamp_column: str | None = None
@@ -64,6 +68,11 @@ class KafkaSource(_Source):
             this unit is dead-lettered, never guessed.
     """
 
+    if TYPE_CHECKING:
+        def __init__(self, name: str, *, topic: str, batch_source: ParquetSource, timestamp_field: str = ...,
+                     message_format: Literal["json"] = ..., timestamp_unit: TimeUnit = ..., description: str = ...,
+                     tags: dict[str, str] = ..., _location: str | None = ...) -> None: ...
+
     topic: str
     timestamp_field: str = "event_timestamp"
     batch_source: ParquetSource
@@ -78,6 +87,10 @@ class KafkaSource(_Source):
 class PushSource(_Source):
     """Rows pushed by applications through ``FeatureStore.push`` or ``POST /push/{source}``."""
 
+    if TYPE_CHECKING:
+        def __init__(self, name: str, *, batch_source: ParquetSource, description: str = ...,
+                     tags: dict[str, str] = ..., _location: str | None = ...) -> None: ...
+
     batch_source: ParquetSource
 
     @property
@@ -87,6 +100,10 @@ class PushSource(_Source):
 
 class RequestSource(_Source):
     """Values that arrive with a request (or as entity-row columns in training) for on-demand features."""
+
+    if TYPE_CHECKING:
+        def __init__(self, name: str, *, schema: list[Field], description: str = ..., tags: dict[str, str] = ...,
+                     _location: str | None = ...) -> None: ...
 
     schema_: list[Field] = PydanticField(alias="schema")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pitstop.errors import ConfigError
 from pitstop.ingestion.base import DeadLetterProducer, StreamConsumer
 from pitstop.settings import KafkaSettings
@@ -9,7 +11,7 @@ from pitstop.settings import KafkaSettings
 __all__ = ["open_consumer", "open_producer"]
 
 
-def _confluent() -> object:
+def _confluent() -> Any:
     try:
         from pitstop.ingestion import confluent_client
     except ModuleNotFoundError as exc:
@@ -28,7 +30,7 @@ def open_consumer(settings: KafkaSettings, *, max_poll_records: int) -> StreamCo
         StreamUnavailableError: the client could not be created (e.g. no broker answered).
     """
     if settings.client == "confluent-kafka":
-        return _confluent().ConfluentConsumer(settings, max_poll_records=max_poll_records)  # type: ignore[attr-defined, no-any-return]
+        return _confluent().ConfluentConsumer(settings, max_poll_records=max_poll_records)
     from pitstop.ingestion.kafka_python_client import KafkaPythonConsumer
 
     return KafkaPythonConsumer(settings, max_poll_records=max_poll_records)
@@ -37,7 +39,7 @@ def open_consumer(settings: KafkaSettings, *, max_poll_records: int) -> StreamCo
 def open_producer(settings: KafkaSettings) -> DeadLetterProducer:
     """A dead-letter producer on the configured client."""
     if settings.client == "confluent-kafka":
-        return _confluent().ConfluentProducer(settings)  # type: ignore[attr-defined, no-any-return]
+        return _confluent().ConfluentProducer(settings)
     from pitstop.ingestion.kafka_python_client import KafkaPythonProducer
 
     return KafkaPythonProducer(settings)

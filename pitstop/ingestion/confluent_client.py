@@ -74,7 +74,9 @@ class ConfluentConsumer:
                     raise StreamUnavailableError(f"Kafka consumer failed: {error}")
                 log.warning("kafka consumer: %s", error)  # transient; librdkafka retries by itself
                 continue
-            out.append(StreamMessage(r.topic(), r.partition(), r.offset(), r.value(), r.key(), r.timestamp()[1]))
+            # topic, partition and offset are set on every message that carries no error
+            out.append(StreamMessage(str(r.topic()), int(r.partition() or 0), int(r.offset() or 0), r.value(), r.key(),
+                                     r.timestamp()[1]))
         return out
 
     def commit(self, offsets: dict[Partition, int]) -> None:
@@ -115,11 +117,12 @@ class ConfluentProducer:
             self._errors.append(str(error))
 
     def send(self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+        headers_: list[tuple[str, str | bytes | None]] = list(headers)
         try:
-            self._producer.produce(topic, value=value, key=key, headers=headers, on_delivery=self._delivered)
+            self._producer.produce(topic, value=value, key=key, headers=headers_, on_delivery=self._delivered)
         except BufferError:
             self._producer.poll(1.0)
-            self._producer.produce(topic, value=value, key=key, headers=headers, on_delivery=self._delivered)
+            self._producer.produce(topic, value=value, key=key, headers=headers_, on_delivery=self._delivered)
         except KafkaException as exc:
             raise StreamUnavailableError(f"sending a dead letter to {topic!r} failed: {exc}") from exc
 

@@ -40,7 +40,7 @@ def _common(settings: KafkaSettings) -> dict[str, Any]:
     return config
 
 
-class _Listener(ConsumerRebalanceListener):  # type: ignore[misc] - kafka-python ships no type hints
+class _Listener(ConsumerRebalanceListener):  # kafka-python ships no type hints
     def __init__(self, on_assign: RebalanceCallback, on_revoke: RebalanceCallback) -> None:
         self._on_assign, self._on_revoke = on_assign, on_revoke
 

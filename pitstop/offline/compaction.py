@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -59,7 +59,7 @@ class CompactionOutcome:
     """Files left in place, each with the reason."""
 
 
-def compaction_targets(sources: dict[str, object], root: Path, names: list[str] | None = None) -> dict[str, Path]:
+def compaction_targets(sources: Mapping[str, object], root: Path, names: list[str] | None = None) -> dict[str, Path]:
     """Source name -> the folder that streaming or push appends to, for Kafka and Push sources.
 
     Raises:
@@ -75,7 +75,7 @@ def compaction_targets(sources: dict[str, object], root: Path, names: list[str] 
         )
     out: dict[str, Path] = {}
     for name in chosen:
-        batch = appendable[name].batch_source  # type: ignore[attr-defined]
+        batch = appendable[name].batch_source
         path = append_folder(batch, root)
         if path is None:
             raise OfflineStoreError(f"source {name!r}: batch source path {batch.path!r} is a file or a glob, not a folder")

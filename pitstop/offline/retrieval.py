@@ -16,7 +16,7 @@ from pitstop.errors import RetrievalError
 from pitstop.offline.base import OfflineEngine, Progress
 from pitstop.offline.entity_rows import epoch_us, to_arrow_table
 from pitstop.offline.pit_sql import ETS, ROW, ViewQuery
-from pitstop.repo.validate import source_files, source_schema
+from pitstop.offline.source_check import source_files, source_schema
 
 
 def _view_query(sel_view: FeatureView, features: list[str], root: Path) -> ViewQuery:

@@ -132,7 +132,7 @@ class RecordLayout:
         self._all_valid = np.packbits(np.ones(len(features), dtype=bool), bitorder="little")
         self.fixed = [(name, dtype) for name, dtype in features if _is_fixed(dtype)]
         self.var = [(name, dtype) for name, dtype in features if not _is_fixed(dtype)]
-        fields: list[tuple[str, Any]] = [
+        fields: list[tuple[Any, ...]] = [
             ("version", "u1"),
             ("event", ">u8"),
             ("created", ">u8"),
@@ -182,16 +182,16 @@ class RecordLayout:
         for name, dtype in self.fixed:
             prefix[f"f_{name}"] = _fixed_numpy(columns[name], dtype)
         # A view of the array's memory, not a copy: records of 1M entities are ~100 MB.
-        fixed_bytes = memoryview(prefix.view(np.uint8))
+        fixed_bytes = prefix.view(np.uint8).data
         w = self.prefix_size
         if not self.var:
             return Records(fixed_bytes, np.arange(n + 1, dtype=np.int64) * w, w)
         var_parts = [_var_payloads(columns[name], dtype) for name, dtype in self.var]
-        fixed_bytes = prefix.tobytes()
+        fixed_copy = prefix.tobytes()
         pieces: list[bytes] = []
         lengths = np.empty(n, dtype=np.int64)
         for i in range(n):
-            record = fixed_bytes[i * w : (i + 1) * w] + b"".join([part[i] for part in var_parts])
+            record = fixed_copy[i * w : (i + 1) * w] + b"".join([part[i] for part in var_parts])
             pieces.append(record)
             lengths[i] = len(record)
         offsets = np.zeros(n + 1, dtype=np.int64)

@@ -110,7 +110,31 @@ class ModelAliasRecord:
     updated_at: datetime
 
 
-class Registry(Protocol):
+class ApiKeyStore(Protocol):
+    """Where API keys live (both registries implement it); secrets are never stored, only digests."""
+
+    def add_api_key(self, record: ApiKeyRecord) -> None:
+        """Store a new key.
+
+        Raises:
+            RegistryError: an active key already has ``record.name`` (names are unique among active keys).
+        """
+        ...
+
+    def api_keys(self) -> list[ApiKeyRecord]:
+        """Every key, revoked ones included."""
+        ...
+
+    def revoke_api_key(self, name_or_id: str, when: datetime) -> int:
+        """Revoke the active keys with this name or id; returns how many were revoked."""
+        ...
+
+    def touch_api_keys(self, used: Mapping[str, datetime]) -> None:
+        """Record last-used times (key id -> time); an older time never replaces a newer one."""
+        ...
+
+
+class Registry(ApiKeyStore, Protocol):
     """Stores definition specs as ``{kind: {name: spec}}``; writes are all-or-nothing."""
 
     def version(self) -> int:
@@ -199,26 +223,3 @@ class Registry(Protocol):
         """Release connections."""
         ...
 
-
-class ApiKeyStore(Protocol):
-    """Where API keys live (both registries implement it); secrets are never stored, only digests."""
-
-    def add_api_key(self, record: ApiKeyRecord) -> None:
-        """Store a new key.
-
-        Raises:
-            RegistryError: an active key already has ``record.name`` (names are unique among active keys).
-        """
-        ...
-
-    def api_keys(self) -> list[ApiKeyRecord]:
-        """Every key, revoked ones included."""
-        ...
-
-    def revoke_api_key(self, name_or_id: str, when: datetime) -> int:
-        """Revoke the active keys with this name or id; returns how many were revoked."""
-        ...
-
-    def touch_api_keys(self, used: Mapping[str, datetime]) -> None:
-        """Record last-used times (key id -> time); an older time never replaces a newer one."""
-        ...

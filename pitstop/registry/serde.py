@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import cloudpickle
 
@@ -134,7 +134,8 @@ def from_specs(specs: dict[str, dict[str, dict[str, Any]]], *, allow_pickle: boo
             c.sources[name] = RequestSource(name, schema=_mk_fields(s["schema"]), **common)
     for name, s in raw_sources.items():
         common = {"description": s["description"], "tags": s["tags"], **loc(s)}
-        batch = c.sources.get(s.get("batch_source") or "")
+        # apply registers a Parquet batch source for every stream and push source; pydantic checks it again here
+        batch = cast(ParquetSource, c.sources.get(s.get("batch_source") or ""))
         if s["type"] == "kafka":
             c.sources[name] = KafkaSource(name, topic=s["topic"], timestamp_field=s["timestamp_field"],
                                           message_format=s["message_format"], batch_source=batch,
@@ -144,7 +145,7 @@ def from_specs(specs: dict[str, dict[str, dict[str, Any]]], *, allow_pickle: boo
     for name, s in specs.get("feature view", {}).items():
         ttl = timedelta(seconds=s["ttl_seconds"]) if s["ttl_seconds"] is not None else None
         c.views[name] = FeatureView(name, entities=[c.entities[e] for e in s["entities"]], schema=_mk_fields(s["schema"]),
-                                    source=c.sources[s["source"]], ttl=ttl, online=s["online"],
+                                    source=cast(ParquetSource | KafkaSource | PushSource, c.sources[s["source"]]), ttl=ttl, online=s["online"],
                                     description=s["description"], tags=s["tags"], **loc(s))
 
     def pick(sel: dict[str, Any]) -> Any:

@@ -143,11 +143,11 @@ def create_app(repo_path: str | Path | None = None, *, settings: Settings | None
         version=_version(),
         lifespan=lifespan,
     )
-    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)  # type: ignore[arg-type]  (routes FastAPI serves)
-    app.add_middleware(FastPath, routes={  # type: ignore[arg-type]
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)  # routes FastAPI serves
+    app.add_middleware(FastPath, routes={
         "/features": (FeaturesRequest, features), "/predict": (PredictRequest, predict)})
-    app.add_middleware(AuthMiddleware)  # type: ignore[arg-type]  (before either lane runs)
-    app.add_middleware(TimingMiddleware)  # type: ignore[arg-type]  (outermost: times both lanes and refusals)
+    app.add_middleware(AuthMiddleware)  # before either lane runs
+    app.add_middleware(TimingMiddleware)  # outermost: times both lanes and refusals
     app.add_exception_handler(RequestValidationError, err.validation_error_handler)  # type: ignore[arg-type]
     app.add_exception_handler(ApiError, err.api_error_handler)  # type: ignore[arg-type]
     app.add_exception_handler(PitstopError, err.pitstop_error_handler)  # type: ignore[arg-type]
@@ -155,7 +155,7 @@ def create_app(repo_path: str | Path | None = None, *, settings: Settings | None
     app.add_exception_handler(Exception, err.unexpected_error_handler)
 
     def svc(request: Request) -> Service:
-        return request.app.state.service  # type: ignore[no-any-return]
+        return request.app.state.service
 
     # The FastPath middleware answers these two routes; they stay here for the OpenAPI schema and
     # share their handler functions with it.

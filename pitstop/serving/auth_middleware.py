@@ -37,7 +37,7 @@ ANONYMOUS = Principal("anonymous", "anonymous", frozenset({"admin"}))
 def principal_of(scope: Scope) -> Principal | None:
     """The principal the middleware attached to a request (None on open routes)."""
     state = scope.get("state") or {}
-    return state.get("principal")  # type: ignore[no-any-return]
+    return state.get("principal")
 
 
 class AuthMiddleware:
@@ -96,7 +96,7 @@ async def _authenticate(authenticator: Authenticator, header: str | None) -> Pri
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope["headers"]:
         if key == name:
-            return value.decode("latin-1")  # type: ignore[no-any-return]
+            return value.decode("latin-1")
     return None
 
 

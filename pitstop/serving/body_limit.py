@@ -9,6 +9,7 @@ use the service's error shape ``{"error", "message", "fields": [{"field": "body"
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from typing import Any
 
 import orjson
@@ -62,7 +63,7 @@ class BodyLimit:
         await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive), send)
 
 
-def _replay(messages: list[dict[str, Any]], receive: Receive) -> Receive:
+def _replay(messages: list[MutableMapping[str, Any]], receive: Receive) -> Receive:
     pending = list(messages)
 
     async def replay() -> Any:

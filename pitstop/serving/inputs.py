@@ -15,7 +15,7 @@ from pitstop.definitions import FeatureView, ParquetSource
 from pitstop.definitions.dtypes import DType
 from pitstop.definitions.resolve import ResolvedFeatures
 from pitstop.errors import InvalidValueError
-from pitstop.repo.validate import source_schema
+from pitstop.offline.source_check import source_schema
 from pitstop.serving.errors import ApiError
 
 _INT_TYPES = ("Int64", "Int32")

@@ -178,9 +178,9 @@ class ModelCache:
     def _retry_failed(self, current: dict[tuple[str, str], int]) -> None:
         """Try again the aliases that could not be loaded: at once when they moved, else every few seconds."""
         if self._failed.pop(("*", ""), None) is not None:  # start-up could not list the aliases: load them now
-            for key, target in current.items():
+            for key, version in current.items():
                 if key not in self._by_alias:
-                    self._load_alias(key, target)
+                    self._load_alias(key, version)
         for key, failure in list(self._failed.items()):
             target = current.get(key)
             if target is None or key in self._by_alias:  # alias removed, or loaded by a request meanwhile

@@ -136,7 +136,7 @@ def run_gunicorn(options: ServeOptions) -> None:
         config["reuse_port"] = True
         config["when_ready"] = _close_shared_listeners
 
-    class _App(BaseApplication):  # type: ignore[misc]
+    class _App(BaseApplication):
         def load_config(self) -> None:
             for key, value in config.items():
                 self.cfg.set(key, value)

@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from pitstop.repo.validate import source_files
+from pitstop.offline.source_check import source_files
 from tests.integration.kafka_broker import create_topic, unique_name
 from tests.integration.redis_server import free_port
 from tests.support.stream_repo import (

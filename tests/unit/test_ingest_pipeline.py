@@ -13,7 +13,7 @@ from pitstop import FeatureStore
 from pitstop.errors import ConfigError, IngestError, StreamUnavailableError
 from pitstop.ingestion import Ingester
 from pitstop.ingestion.base import CommitLostError, Partition, StreamMessage
-from pitstop.repo.validate import source_files
+from pitstop.offline.source_check import source_files
 from pitstop.settings import load_settings
 from tests.support.ingest_fakes import TOPIC, FakeConsumer, FakeProducer, FlakyOnline
 from tests.support.stream_repo import event, make_stream_repo

@@ -1,4 +1,5 @@
-"""Check feature views against the Parquet schemas of their sources, naming the definition's file and line."""
+"""The Parquet files behind a source, their schema, and checks of feature views against it (naming the
+definition's file and line)."""
 
 from __future__ import annotations
 
