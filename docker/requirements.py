@@ -19,7 +19,19 @@ def requirements(pyproject: str, extras: str) -> list[str]:
     unknown = [e for e in wanted if e not in optional]
     if unknown:
         raise SystemExit(f"unknown extras {unknown}; pyproject.toml defines {sorted(optional)}")
-    return list(project.get("dependencies", [])) + [req for e in wanted for req in optional[e]]
+    return list(dict.fromkeys(list(project.get("dependencies", [])) + _expand(wanted, optional, project["name"])))
+
+
+def _expand(extras: list[str], optional: dict[str, list[str]], name: str) -> list[str]:
+    """The requirements of ``extras``, with references to the project's own extras (``pitstop[a,b]``) expanded."""
+    out: list[str] = []
+    for extra in extras:
+        for req in optional[extra]:
+            if req.startswith(f"{name}["):
+                out += _expand(req[len(name) + 1 : req.index("]")].split(","), optional, name)
+            else:
+                out.append(req)
+    return out
 
 
 if __name__ == "__main__":

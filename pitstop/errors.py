@@ -59,6 +59,10 @@ class ConfigError(PitstopError, ValueError):
     """pitstop.yaml or a PITSTOP_* environment variable holds an invalid value."""
 
 
+class MissingExtraError(ConfigError):
+    """A feature needs an optional dependency group (an extra) that is not installed."""
+
+
 class DefinitionError(PitstopError, ValueError):
     """A definition (entity, source, view, service) is invalid.
 

@@ -2,9 +2,18 @@
 # The README quickstart, end to end on the embedded defaults (no servers needed):
 # install, generate the example data, apply the definitions, build a training set and show its head,
 # train and register a model, materialize to the online store, then serve and call /predict.
+# It installs only what that needs: the core, the serve extra and scikit-learn for the example model
+# (no Redis, Kafka or PostgreSQL). `bash scripts/test.sh` adds the dev extra to the same .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+PYTHON=${PYTHON:-python3}
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  echo "pitstop needs Python >= 3.11 (found $("$PYTHON" --version 2>&1)); set PYTHON=python3.11" >&2
+  exit 1
+fi
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[serve,sklearn]'
 export PATH="$PWD/.venv/bin:$PATH"
 cd feature_repo
 python generate_data.py

@@ -31,6 +31,9 @@ def serve(ctx: Context, bind: str | None, workers: int | None, timeout: int | No
     import os
 
     from pitstop.errors import ConfigError
+    from pitstop.extras import require_extra
+
+    require_extra("serve", "pitstop serve", "fastapi", "uvicorn", "gunicorn", "uvicorn_worker", "orjson", "jwt")
     from pitstop.serving.server import ServeOptions, check_auth_bind, check_tls_files, run_dev, run_gunicorn
     from pitstop.settings import load_settings
 

@@ -4,6 +4,10 @@ Tier 4 (an edge, like the CLI): it imports ``pitstop``'s API and engines; nothin
 See docs/ingestion.md for the message contract, the delivery guarantees and the settings.
 """
 
-from pitstop.ingestion.pipeline import Ingester, IngestStats, stream_views
+from pitstop.extras import require_extra
+
+require_extra("kafka", "pitstop ingest", "kafka", "prometheus_client")
+
+from pitstop.ingestion.pipeline import Ingester, IngestStats, stream_views  # noqa: E402  (after the check)
 
 __all__ = ["IngestStats", "Ingester", "stream_views"]

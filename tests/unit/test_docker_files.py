@@ -64,3 +64,15 @@ def test_requirements_script_lists_dependencies_and_extras() -> None:
     bad = subprocess.run([sys.executable, str(ROOT / "docker" / "requirements.py"), str(ROOT / "pyproject.toml"),
                           "nope"], capture_output=True, text=True)
     assert bad.returncode != 0 and "unknown extras ['nope']" in bad.stderr
+
+
+def test_the_image_installs_what_every_role_needs_and_self_references_expand() -> None:
+    arg = next(line for line in (ROOT / "docker" / "Dockerfile").read_text().splitlines()
+               if line.startswith("ARG PITSTOP_EXTRAS="))
+    extras = arg.split("=", 1)[1]
+    assert {"serve", "redis", "kafka", "postgres"} <= set(extras.split(","))
+    out = subprocess.run([sys.executable, str(ROOT / "docker" / "requirements.py"), str(ROOT / "pyproject.toml"),
+                          "all"], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert not any(r.startswith("pitstop") for r in out)  # pitstop[...] expanded, never fetched from an index
+    for name in ("fastapi", "redis", "kafka-python", "psycopg", "scikit-learn", "onnxruntime"):
+        assert any(r.startswith(name) for r in out), name

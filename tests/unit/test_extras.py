@@ -1,0 +1,25 @@
+"""A feature whose optional dependencies are missing fails with one line naming the extra."""
+
+from __future__ import annotations
+
+import pytest
+
+from pitstop.errors import ConfigError, MissingExtraError
+from pitstop.extras import require_extra
+
+
+def test_a_missing_module_names_the_extra_and_the_pip_command() -> None:
+    with pytest.raises(MissingExtraError) as info:
+        require_extra("serve", "pitstop serve", "json", "surely_not_installed_module")
+    message = str(info.value)
+    assert message == ("pitstop serve needs the 'serve' extra (surely_not_installed_module not installed): "
+                       "pip install 'pitstop[serve]'")
+    assert "\n" not in message and isinstance(info.value, ConfigError)
+
+
+def test_installed_modules_pass_without_being_imported() -> None:
+    import sys
+
+    sys.modules.pop("this", None)
+    require_extra("demo", "the demo", "this")  # the Zen of Python prints on import: find_spec must not import it
+    assert "this" not in sys.modules
