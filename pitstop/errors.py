@@ -7,12 +7,14 @@ builtin so that existing ``except ValueError`` / ``except LookupError`` clauses 
     ├── ConfigError (ValueError)            pitstop.yaml or a PITSTOP_* variable is invalid
     ├── DefinitionError (ValueError)        a definition is invalid; names its file and line
     │   └── RepoLoadError                   a repo file could not be run or its objects clash
+    ├── NotFoundError (LookupError)         a named thing does not exist (view, source, file, model)
+    │   └── NotRegisteredError              a name is not in the registry (run `pitstop apply`)
     ├── RegistryError                       the registry cannot be read or written
-    │   ├── NotRegisteredError (LookupError) a name is not in the registry (run `pitstop apply`)
     │   └── ApplyRefusedError               apply would break a dependent object
     ├── FeatureRefError (ValueError)        a "view:feature" reference is malformed or unknown
     ├── RetrievalError (ValueError)         entity rows or the requested features cannot be joined
-    │   └── InvalidValueError               a value does not fit its column's dtype, unit or time window
+    │   ├── InvalidValueError               a value does not fit its column's dtype, unit or time window
+    │   └── EntityKeyError                  a join key is missing, null or of an unsupported type
     ├── OfflineStoreError                   the offline engine failed reading a source
     ├── OnlineStoreError                    the online store is unreachable or rejected a command
     ├── MaterializationError                a materialization run failed (watermarks left unmoved)
@@ -21,7 +23,13 @@ builtin so that existing ``except ValueError`` / ``except LookupError`` clauses 
     ├── AuthError                           missing or bad credentials (401), or a scope is lacking (403)
     └── IngestError                         stream ingestion failed; names topic, partition and offset
         ├── MessageDecodeError (ValueError) one message cannot be decoded or validated (dead-lettered)
-        └── StreamUnavailableError          the Kafka broker cannot be reached or refused a request
+        ├── StreamUnavailableError          the Kafka broker cannot be reached or refused a request
+        └── CommitLostError                 a rebalance took the partitions before their offsets were committed
+
+The families: bad input (ConfigError, DefinitionError, FeatureRefError, RetrievalError), not found
+(NotFoundError), a dependency that is down (RegistryError, OfflineStoreError, OnlineStoreError,
+StreamUnavailableError), and refusals (AuthError, ApplyRefusedError). The HTTP edge maps them to
+422, 404, 503 and 401/403/409 (pitstop/serving/errors.py); the CLI to one red line and exit 1.
 
 This module imports nothing else from pitstop, so any module may import it.
 """
@@ -33,11 +41,14 @@ __all__ = [
     "ArtifactIntegrityError",
     "AuthError",
     "ConfigError",
+    "CommitLostError",
     "DefinitionError",
+    "EntityKeyError",
     "FeatureRefError",
     "IngestError",
     "InvalidValueError",
     "MessageDecodeError",
+    "NotFoundError",
     "NotRegisteredError",
     "MaterializationError",
     "ModelRegistryError",
@@ -82,7 +93,11 @@ class RegistryError(PitstopError):
     """The registry could not be read or written."""
 
 
-class NotRegisteredError(RegistryError, LookupError):
+class NotFoundError(PitstopError, LookupError):
+    """A named thing does not exist: a feature view, a source, an entity-rows file, a model."""
+
+
+class NotRegisteredError(NotFoundError):
     """A named object is not in the registry."""
 
 
@@ -111,6 +126,10 @@ class InvalidValueError(RetrievalError):
         self.column, self.row, self.reason = column, row, reason
         where = f"column {column!r}" + (f", row {row}" if row is not None else "")
         super().__init__(f"{where}: {reason}")
+
+
+class EntityKeyError(RetrievalError):
+    """Entity rows cannot be turned into online-store keys (missing column, null, unsupported type)."""
 
 
 class OfflineStoreError(PitstopError):
@@ -165,3 +184,7 @@ class AuthError(PitstopError):
     def __init__(self, status: int, message: str, scope: str | None = None) -> None:
         self.status, self.scope = status, scope
         super().__init__(message)
+
+
+class CommitLostError(IngestError):
+    """The consumer lost its partitions (a rebalance) before committing; the batch is redelivered elsewhere."""

@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 
 from pitstop.boundary import latest_us
 from pitstop.definitions import FeatureView
-from pitstop.errors import MaterializationError, RetrievalError
+from pitstop.errors import MaterializationError, NotFoundError, RetrievalError
 from pitstop.log import get_logger
 from pitstop.offline.latest import earliest_event_us, iter_latest_rows
 from pitstop.offline.pit_sql import CR, MIN_US, TS, ViewQuery
@@ -141,7 +141,7 @@ def select_views(views: dict[str, FeatureView], names: list[str] | None) -> list
     chosen = []
     for name in names:
         if name not in views:
-            raise RetrievalError(f"cannot materialize unknown feature view {name!r}; known: {', '.join(sorted(views))}")
+            raise NotFoundError(f"cannot materialize unknown feature view {name!r}; known: {', '.join(sorted(views))}")
         if not views[name].online:
             raise RetrievalError(f"feature view {name!r} has online=False; it is never materialized")
         chosen.append(views[name])

@@ -142,9 +142,6 @@ class IngestSettings(_Section):
     """Rejected messages go to ``<topic><suffix>``."""
     retry_backoff_max_s: float = Field(default=30.0, gt=0)
     """Longest wait between retries while the broker or the online store is unavailable."""
-    fault_exit_before_commit: int = Field(default=0, ge=0)
-    """Test hook: the process SIGKILLs itself right after the writes of this many offline rolls, before
-    their offsets are committed. 0 (the default) turns it off; never set it in production."""
 
 
 class ArtifactSettings(_Section):

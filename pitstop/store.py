@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pitstop.definitions import FeatureService
 from pitstop.definitions.contents import KINDS, RepoContents
 from pitstop.definitions.resolve import ResolvedFeatures, resolve
-from pitstop.errors import OfflineStoreError, PitstopError, RetrievalError
+from pitstop.errors import NotFoundError, OfflineStoreError, PitstopError, RetrievalError
 from pitstop.log import get_logger
 from pitstop.materialize import RowsProgress, ViewOutcome
 from pitstop.offline.base import OfflineEngine, Progress
@@ -406,7 +406,7 @@ class FeatureStore:
 
         contents = self.definitions()
         if source_name not in contents.sources:
-            raise RetrievalError(f"unknown source {source_name!r}; known: {', '.join(sorted(contents.sources))}")
+            raise NotFoundError(f"unknown source {source_name!r}; known: {', '.join(sorted(contents.sources))}")
         views = [v for v in contents.views.values() if v.source.name == source_name]
         if not views:
             raise RetrievalError(f"no feature view reads from source {source_name!r}")

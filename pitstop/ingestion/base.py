@@ -22,9 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from pitstop.errors import IngestError
-
-__all__ = ["CommitLostError", "DeadLetterProducer", "Partition", "StreamConsumer", "StreamMessage"]
+__all__ = ["DeadLetterProducer", "Partition", "StreamConsumer", "StreamMessage"]
 
 Partition = tuple[str, int]
 """(topic, partition)."""
@@ -43,10 +41,6 @@ class StreamMessage:
     key: bytes | None
     timestamp_ms: int
     """The record's Kafka timestamp (producer or broker time), -1 when unknown."""
-
-
-class CommitLostError(IngestError):
-    """A commit was refused because this member no longer owns the partitions (a rebalance happened)."""
 
 
 class StreamConsumer(Protocol):

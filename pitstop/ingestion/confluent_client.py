@@ -10,8 +10,8 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
-from pitstop.errors import StreamUnavailableError
-from pitstop.ingestion.base import CommitLostError, Partition, RebalanceCallback, StreamMessage
+from pitstop.errors import CommitLostError, StreamUnavailableError
+from pitstop.ingestion.base import Partition, RebalanceCallback, StreamMessage
 from pitstop.log import get_logger
 from pitstop.settings import KafkaSettings
 

@@ -13,8 +13,8 @@ from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import CommitFailedError, KafkaError, RebalanceInProgressError
 from kafka.structs import OffsetAndMetadata
 
-from pitstop.errors import ConfigError, StreamUnavailableError
-from pitstop.ingestion.base import CommitLostError, Partition, RebalanceCallback, StreamMessage
+from pitstop.errors import CommitLostError, ConfigError, StreamUnavailableError
+from pitstop.ingestion.base import Partition, RebalanceCallback, StreamMessage
 from pitstop.log import get_logger
 from pitstop.settings import KafkaSettings
 

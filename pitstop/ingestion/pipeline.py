@@ -23,8 +23,6 @@ Invariants:
 
 from __future__ import annotations
 
-import logging
-import os
 import signal
 import threading
 import time
@@ -38,9 +36,8 @@ import pyarrow as pa
 
 from pitstop.boundary import latest_us
 from pitstop.definitions import FeatureView, KafkaSource
-from pitstop.errors import ConfigError, IngestError, OnlineStoreError, StreamUnavailableError
+from pitstop.errors import CommitLostError, ConfigError, IngestError, OnlineStoreError, StreamUnavailableError
 from pitstop.ingestion.base import (
-    CommitLostError,
     DeadLetterProducer,
     Partition,
     StreamConsumer,
@@ -456,6 +453,21 @@ class Ingester:
 
     # ------------------------------------------------------------------ commits
 
+    def _before_commit(self) -> None:
+        """Runs after a roll's online, offline and dead-letter writes, before its offsets are committed.
+
+        Nothing happens here in pitstop; the crash test (tests/support/crashing_ingest.py) overrides it
+        to die at exactly this point, which production settings cannot do.
+        """
+
+    def rolls(self) -> int:
+        """How many rolls (writes, then a commit) this ingester has started."""
+        return self._rolls
+
+    def pending_offsets(self) -> dict[Any, Any]:
+        """The offsets the next commit will write (what a crash before it leaves uncommitted)."""
+        return dict(self._processed)
+
     def _due(self) -> bool:
         writers = [src.writer for sources in self._topics.values() for src in sources]
         if any(w.rows >= self._cfg.offline_roll_rows for w in writers):
@@ -478,12 +490,7 @@ class Ingester:
         if self._dead:
             self._retry("delivering dead letters", self._flush_dead_letters)
         self._rolls += 1
-        if self._cfg.fault_exit_before_commit and self._rolls >= self._cfg.fault_exit_before_commit:
-            log.error("fault injection (ingest.fault_exit_before_commit=%d): SIGKILL after the writes, before "
-                      "committing %s", self._cfg.fault_exit_before_commit, _shown(list(self._processed)))
-            for handler in logging.getLogger("pitstop").handlers:
-                handler.flush()
-            os.kill(os.getpid(), signal.SIGKILL)  # like kill -9: no commit, no LeaveGroup, no cleanup
+        self._before_commit()
         offsets = dict(self._processed)
         consumer = self._consumer
         assert consumer is not None

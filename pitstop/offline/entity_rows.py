@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pitstop.boundary.columns import timestamps_us
-from pitstop.errors import RetrievalError
+from pitstop.errors import NotFoundError, RetrievalError
 
 EntityRows = pd.DataFrame | pa.Table | str | Path
 
@@ -33,7 +33,7 @@ def to_arrow_table(entity_df: Any, run_sql: Any) -> pa.Table:
         if looks_like_path(entity_df):
             path = Path(entity_df).expanduser()
             if not path.exists():
-                raise RetrievalError(f"entity rows file {path} does not exist")
+                raise NotFoundError(f"entity rows file {path} does not exist")
             return pq.read_table(path)
         return run_sql(str(entity_df))
     raise RetrievalError(

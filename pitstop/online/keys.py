@@ -32,11 +32,10 @@ from collections.abc import Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pitstop.errors import OnlineStoreError
+from pitstop.errors import EntityKeyError
 
 __all__ = [
     "KEY_PREFIX",
-    "EntityKeyError",
     "encode_entity_parts",
     "encode_entity_value",
     "generation_key",
@@ -49,10 +48,6 @@ KEY_PREFIX = "ps1"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
 # Below this many rows, plain Python formatting beats launching Arrow kernels.
 _VECTOR_MIN_ROWS = 64
-
-
-class EntityKeyError(OnlineStoreError, ValueError):
-    """Entity rows cannot be turned into online-store keys (missing column, null, unsupported type)."""
 
 
 def _escape_name(text: str) -> str:

@@ -23,7 +23,7 @@ from pitstop.errors import (
     ArtifactIntegrityError,
     FeatureRefError,
     ModelRegistryError,
-    NotRegisteredError,
+    NotFoundError,
     OnlineStoreError,
     PitstopError,
     RegistryError,
@@ -68,7 +68,7 @@ def json_response(body: Any, status: int = 200) -> Response:
 def from_pitstop_error(exc: PitstopError, field: str | None = None) -> ApiError:
     """Map a library error to its HTTP status; ``field`` is the request field the caller was checking."""
     message = str(exc)
-    if isinstance(exc, NotRegisteredError):
+    if isinstance(exc, NotFoundError):
         return ApiError(404, "not_found", message, field)
     if isinstance(exc, FeatureRefError):
         return ApiError(422, "unknown_feature", message, field or "features")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -151,8 +150,8 @@ def test_kill9_between_the_writes_and_the_commit_replays_harmlessly(tmp_path: Pa
     now = datetime.now(UTC).replace(microsecond=0)
     messages = [event(d, iso(now - timedelta(minutes=5)), speed=d / 10, trips=d) for d in range(50)]
     produce(kafka_bootstrap, topic, messages)
-    env = {**os.environ, "PITSTOP_INGEST_FAULT_EXIT_BEFORE_COMMIT": "1"}
-    with subprocess.Popen([sys.executable, "-m", "pitstop.cli", "-r", str(tmp_path), "ingest"], env=env,
+    crashing = Path(__file__).resolve().parents[1] / "support" / "crashing_ingest.py"
+    with subprocess.Popen([sys.executable, str(crashing), str(tmp_path)],
                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as proc:
         try:
             _, err = proc.communicate(timeout=60)

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from pitstop import FeatureStore
-from pitstop.errors import ConfigError, IngestError, StreamUnavailableError
+from pitstop.errors import CommitLostError, ConfigError, IngestError, StreamUnavailableError
 from pitstop.ingestion import Ingester
-from pitstop.ingestion.base import CommitLostError, Partition, StreamMessage
+from pitstop.ingestion.base import Partition, StreamMessage
 from pitstop.offline.source_check import source_files
 from pitstop.settings import load_settings
 from tests.support.ingest_fakes import TOPIC, FakeConsumer, FakeProducer, FlakyOnline
