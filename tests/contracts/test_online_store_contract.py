@@ -17,7 +17,7 @@ import pyarrow as pa
 import pytest
 
 from pitstop.definitions.dtypes import Array, Bool, Float32, Float64, Int32, Int64, String, Timestamp
-from pitstop.errors import FeatureRefError, OnlineStoreError
+from pitstop.errors import EntityKeyError, FeatureRefError, OnlineStoreError, RetrievalError
 from pitstop.online.base import OnlineStore, ViewRead, ViewSchema, WriteBatch, WriteResult
 from pitstop.online.factory import open_online_store
 
@@ -297,12 +297,12 @@ def test_empty_write_and_empty_read(store: OnlineStore) -> None:
 def test_bad_requests_raise_our_errors(store: OnlineStore) -> None:
     with pytest.raises(FeatureRefError, match="no_such"):
         store.read(pa.table({"driver_id": [1]}), [ViewRead(DRIVER, ["no_such"])])
-    with pytest.raises(OnlineStoreError, match="driver_id"):
-        store.read(pa.table({"rider_id": [1]}), [ViewRead(DRIVER, ["rate"])])
-    with pytest.raises(OnlineStoreError, match="null"):
-        store.read(pa.table({"driver_id": pa.array([1, None])}), [ViewRead(DRIVER, ["rate"])])
-    with pytest.raises(OnlineStoreError, match="driver_id"):
-        store.read(pa.table({"driver_id": [1.5]}), [ViewRead(DRIVER, ["rate"])])
+    # bad keys are bad input (422 at the HTTP edge), never a store outage (503)
+    for keys, words in (({"rider_id": [1]}, "driver_id"), ({"driver_id": pa.array([1, None])}, "null"),
+                        ({"driver_id": [1.5]}, "driver_id")):
+        with pytest.raises(EntityKeyError, match=words) as info:
+            store.read(pa.table(keys), [ViewRead(DRIVER, ["rate"])])
+        assert isinstance(info.value, RetrievalError) and not isinstance(info.value, OnlineStoreError)
 
 
 def test_ping_succeeds_on_a_reachable_store(store: OnlineStore) -> None:

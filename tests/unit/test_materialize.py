@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from pitstop import FeatureStore
-from pitstop.errors import MaterializationError, RetrievalError
+from pitstop.errors import MaterializationError, NotFoundError, RetrievalError
 from pitstop.online.base import WriteBatch, WriteResult
 from pitstop.scheduler import Scheduler
 from tests.support.online_repo import make_repo, now_hour
@@ -45,7 +45,7 @@ def test_end_is_exclusive_and_views_can_be_chosen(store: FeatureStore) -> None:
     got = online(store, [1, 3], ["stats:rate", "forever:signup"])
     assert got["values"]["rate"] == [0.9, None]  # the 30-minute row is at `end`: excluded
     assert got["statuses"]["signup"] == ["NOT_FOUND", "NOT_FOUND"]
-    with pytest.raises(RetrievalError, match="unknown feature view 'nope'"):
+    with pytest.raises(NotFoundError, match="unknown feature view 'nope'"):
         store.materialize(now, now, views=["nope"])
 
 
