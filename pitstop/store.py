@@ -14,16 +14,8 @@ from pitstop.definitions.contents import KINDS, RepoContents
 from pitstop.definitions.resolve import ResolvedFeatures, resolve
 from pitstop.errors import NotFoundError, OfflineStoreError, PitstopError, RetrievalError
 from pitstop.log import get_logger
-from pitstop.materialize import RowsProgress, ViewOutcome
-from pitstop.offline.base import OfflineEngine, Progress
-from pitstop.offline.compaction import CompactionOutcome
-from pitstop.offline.duckdb_engine import DuckDBOfflineEngine
-from pitstop.offline.job import RetrievalJob
-from pitstop.offline.retrieval import build_training_set
 from pitstop.offline.source_check import validate_contents
 from pitstop.online.base import OnlineStore, WriteResult
-from pitstop.online.reader import EntityRows, OnlineResponse, read_online_features
-from pitstop.push import PushMode
 from pitstop.registry.base import ApplyRecord, Registry, Specs
 from pitstop.registry.factory import open_registry
 from pitstop.registry.plan import Plan, diff_specs, views_to_refill
@@ -32,7 +24,13 @@ from pitstop.repo.loader import load_repo
 from pitstop.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from pitstop.materialize import RowsProgress, ViewOutcome
     from pitstop.model_registry import ModelRegistry
+    from pitstop.offline.base import OfflineEngine, Progress
+    from pitstop.offline.compaction import CompactionOutcome
+    from pitstop.offline.job import RetrievalJob
+    from pitstop.online.reader import EntityRows, OnlineResponse
+    from pitstop.push import PushMode
 
 log = get_logger(__name__)
 
@@ -98,6 +96,8 @@ class FeatureStore:
     def offline(self) -> OfflineEngine:
         """The offline engine (DuckDB)."""
         if self._offline is None:
+            from pitstop.offline.duckdb_engine import DuckDBOfflineEngine  # DuckDB loads on first use
+
             self._offline = DuckDBOfflineEngine(self.settings.offline_store)
         return self._offline
 
@@ -288,6 +288,8 @@ class FeatureStore:
         def run() -> Any:
             for attempt in range(1, VANISHED_FILE_ATTEMPTS + 1):
                 try:
+                    from pitstop.offline.retrieval import build_training_set
+
                     return build_training_set(self.offline, contents, resolved, entity_df,
                                               root=self.settings.offline_root, created_cutoff=created_cutoff,
                                               timestamp_column=timestamp_column, progress=progress)
@@ -298,6 +300,8 @@ class FeatureStore:
                     log.warning("a source file vanished while the training set was read (compaction?); "
                                 "listing the files again (attempt %d): %s", attempt + 1, exc)
             raise AssertionError("unreachable")
+
+        from pitstop.offline.job import RetrievalJob
 
         return RetrievalJob(run, resolved.output_names)
 
@@ -387,6 +391,8 @@ class FeatureStore:
         if entity_rows is None:
             raise RetrievalError("entity_rows is required")
         resolved = self._resolve(features, feature_service, full_feature_names)
+        from pitstop.online.reader import read_online_features
+
         return read_online_features(self.online, resolved, entity_rows)
 
     def push(self, source_name: str, df: Any, to: PushMode = "online", *,

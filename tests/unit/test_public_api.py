@@ -42,7 +42,9 @@ def test_import_pitstop_and_definitions_load_no_heavy_library() -> None:
     assert out.stdout.strip() == "[]", out.stdout
 
 
-def test_the_api_tier_loads_on_first_use() -> None:
-    code = "import sys, pitstop; pitstop.FeatureStore; print('pitstop.store' in sys.modules, 'duckdb' in sys.modules)"
+def test_the_api_tier_loads_on_first_use_and_duckdb_only_for_the_offline_engine() -> None:
+    code = ("import sys, pitstop; pitstop.FeatureStore; print('pitstop.store' in sys.modules, 'duckdb' in sys.modules);"
+            "from pitstop.store import FeatureStore; from pitstop.settings import Settings;"
+            "FeatureStore.offline.fget; import pitstop.offline.duckdb_engine; print('duckdb' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["True", "True"]
+    assert out.stdout.split() == ["True", "False", "True"]
