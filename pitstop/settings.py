@@ -150,6 +150,16 @@ class ArtifactSettings(_Section):
     path: str = "data/artifacts"
 
 
+class StorageSettings(_Section):
+    """Object storage (``s3://`` paths). Credentials, region and endpoint come from the standard AWS
+    chain (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` or a profile or instance role,
+    ``AWS_REGION``, ``AWS_ENDPOINT_URL`` for S3-compatible servers), never from pitstop.yaml."""
+
+    cache_dir: str | None = None
+    """Where this host keeps local copies of remote Parquet files (by URL, size and mtime); default:
+    a folder in the system temp directory."""
+
+
 class ServingSettings(_Section):
     """The HTTP scoring service (``pitstop serve``)."""
 
@@ -256,6 +266,7 @@ class Settings(_Section):
     artifacts: ArtifactSettings = ArtifactSettings()
     serving: ServingSettings = ServingSettings()
     auth: AuthSettings = AuthSettings()
+    storage: StorageSettings = StorageSettings()
     repo_path: Path = Path(".")
 
     def resolve(self, path: str | Path) -> Path:

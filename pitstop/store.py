@@ -22,6 +22,7 @@ from pitstop.registry.plan import Plan, diff_specs, views_to_refill
 from pitstop.registry.serde import contents_to_specs, from_specs
 from pitstop.repo.loader import load_repo
 from pitstop.settings import Settings, load_settings
+from pitstop.storage import set_cache_dir
 
 if TYPE_CHECKING:
     from pitstop.materialize import RowsProgress, ViewOutcome
@@ -72,6 +73,8 @@ class FeatureStore:
     def __init__(self, repo_path: str | Path = ".", *, settings: Settings | None = None) -> None:
         self.settings = settings or load_settings(repo_path)
         self.repo_path = self.settings.repo_path
+        if self.settings.storage.cache_dir:  # the host's cache of remote files is one per process
+            set_cache_dir(self.settings.resolve(self.settings.storage.cache_dir))
         self._registry: Registry | None = None
         self._offline: OfflineEngine | None = None
         self._online: OnlineStore | None = None

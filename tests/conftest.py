@@ -44,3 +44,20 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory):
 def redis_cluster_url(redis_cluster) -> str:
     """``redis+cluster://`` URL of the session's private Redis Cluster."""
     return redis_cluster.url
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory):
+    """A private S3-compatible server (SeaweedFS) with one bucket, for this test session."""
+    from tests.integration.s3_server import S3Server
+
+    with S3Server(tmp_path_factory.mktemp("s3")) as server:
+        yield server
+
+
+@pytest.fixture
+def s3_env(s3_server, monkeypatch: pytest.MonkeyPatch):
+    """The standard AWS variables pointing at the session's S3 server (what a user's deployment sets)."""
+    for name, value in {**s3_server.env, "AWS_ENDPOINT_URL": s3_server.endpoint}.items():
+        monkeypatch.setenv(name, value)
+    return s3_server

@@ -11,10 +11,17 @@ import pyarrow.parquet as pq
 
 from pitstop.definitions import FeatureView, ParquetSource
 from pitstop.definitions.contents import RepoContents
+from pitstop.storage import is_remote, list_remote_parquet, local_copies
 
 
 def source_files(source: ParquetSource, root: Path) -> list[Path]:
-    """The Parquet files behind ``source`` (a file, a directory tree, or a glob), sorted."""
+    """The Parquet files behind ``source`` (a file, a directory tree, or a glob), sorted.
+
+    An ``s3://`` path is listed in object storage and read through this host's cache of local
+    copies (pitstop.storage), so everything downstream reads local files.
+    """
+    if is_remote(source.path):
+        return local_copies(list_remote_parquet(source.path))
     path = Path(source.path).expanduser()
     if not path.is_absolute():
         path = root / path

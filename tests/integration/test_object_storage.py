@@ -1,0 +1,75 @@
+"""Parquet sources in object storage, against a real S3-compatible server (SeaweedFS on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from pyarrow import fs
+
+from pitstop import FeatureStore
+from pitstop.errors import OfflineStoreError
+from tests.support.online_repo import DEFS, make_repo, now_hour, stats_rows
+from tests.support.repos import write_repo
+
+pytestmark = pytest.mark.integration
+
+FEATURES = ["stats:rate", "stats:trips", "stats:city", "forever:signup"]
+
+
+def s3(server) -> fs.S3FileSystem:  # type: ignore[no-untyped-def]
+    return fs.S3FileSystem(access_key=server.access_key, secret_key=server.secret_key,
+                           endpoint_override=f"127.0.0.1:{server.port}", scheme="http", region="us-east-1")
+
+
+def entity_rows() -> pd.DataFrame:
+    now = now_hour()
+    return pd.DataFrame({"driver_id": [1, 1, 2, 3, 4], "event_timestamp": [
+        now, now - timedelta(minutes=40), now, now, now]})
+
+
+def upload(server, local: Path, key: str) -> None:  # type: ignore[no-untyped-def]
+    pq.write_table(pq.read_table(local), f"{server.bucket}/{key}", filesystem=s3(server))
+
+
+def test_training_sets_from_s3_equal_the_local_ones(tmp_path: Path, s3_env) -> None:  # type: ignore[no-untyped-def]
+    local = make_repo(tmp_path / "local")
+    expected = local.get_historical_features(entity_rows(), FEATURES).to_pandas()
+    prefix = f"t-{uuid.uuid4().hex[:8]}"
+    upload(s3_env, tmp_path / "local/data/stats.parquet", f"{prefix}/stats.parquet")
+    signup = pq.read_table(tmp_path / "local/data/signup.parquet")  # a prefix of two files
+    pq.write_table(signup.slice(0, 1), f"{s3_env.bucket}/{prefix}/signup/part-0.parquet", filesystem=s3(s3_env))
+    pq.write_table(signup.slice(1), f"{s3_env.bucket}/{prefix}/signup/part-1.parquet", filesystem=s3(s3_env))
+    defs = (DEFS.replace('path="data/stats.parquet"', f'path="s3://{s3_env.bucket}/{prefix}/stats.parquet"')
+            .replace('path="data/signup.parquet"', f'path="s3://{s3_env.bucket}/{prefix}/signup/"'))
+    remote_root = tmp_path / "remote"
+    write_repo(remote_root, {"defs.py": defs}, {"data/speed/part-0.parquet": pd.read_parquet(
+        tmp_path / "local/data/speed/part-0.parquet")})
+    with FeatureStore(remote_root) as remote:
+        remote.apply()
+        got = remote.get_historical_features(entity_rows(), FEATURES).to_pandas()
+        pd.testing.assert_frame_equal(got, expected)
+
+        # a replaced object is a new version: the next read sees it, never the cached old copy
+        changed = stats_rows(now_hour()).assign(rate=lambda f: f["rate"] + 100)
+        pq.write_table(pa.Table.from_pandas(changed, preserve_index=False),
+                       f"{s3_env.bucket}/{prefix}/stats.parquet", filesystem=s3(s3_env))
+        again = remote.get_historical_features(entity_rows(), FEATURES).to_pandas()
+        assert (again["rate"].dropna() > 100).all() and again["rate"].notna().sum() == expected["rate"].notna().sum()
+    local.close()
+
+
+def test_refused_credentials_name_the_url_not_the_secret(tmp_path: Path, s3_env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret-value-123")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "nobody" + uuid.uuid4().hex[:6])
+    from pitstop.storage import list_remote_parquet
+
+    with pytest.raises(OfflineStoreError) as info:
+        list_remote_parquet(f"s3://{s3_env.bucket}/anything/")
+    assert f"s3://{s3_env.bucket}/anything/" in str(info.value)
+    assert "wrong-secret-value-123" not in str(info.value)
