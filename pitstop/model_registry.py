@@ -69,6 +69,8 @@ class ModelVersion(BaseModel):
     description: str = ""
     aliases: list[str] = []
     serving: ServingPolicy = ServingPolicy()
+    dataset_id: str | None = None
+    """The training set's dataset record (``store.registry.dataset(id)``): what data trained it."""
 
     @property
     def ref(self) -> str:
@@ -186,15 +188,17 @@ class ModelRegistry:
             signature = list(self._definitions().service(feature_service).feature_refs)
         clean_metrics = _check_metrics(metrics or {})
         policy = _check_policy(serving, [ref.split(":")[-1] for ref in signature], flavor)
-        fingerprint = None
+        fingerprint = dataset_id = None
         if training_set is not None:
             columns = [ref.split(":")[-1] for ref in signature]
             fingerprint = training_fingerprint(training_set, self._registry.version(), columns)
+            if isinstance(training_set, RetrievalJob):
+                dataset_id = training_set.dataset_id
 
         staging, digest, filename = self._stage(name, model, flavor)
         record = ModelVersionRecord(name, 0, flavor, f"{name}/{{version}}/{filename}", digest, feature_service,
                                     signature, fingerprint, clean_metrics, datetime.now(UTC), description,
-                                    policy.model_dump())
+                                    policy.model_dump(), dataset_id)
         try:
             version = self._registry.add_model_version(record)
         except Exception:
@@ -337,5 +341,5 @@ def _to_version(record: ModelVersionRecord, aliases: list[str]) -> ModelVersion:
         sha256=record.sha256, feature_service=record.feature_service, signature=record.signature,
         training_fingerprint=record.training_fingerprint, metrics=record.metrics, created_at=record.created_at,
         description=record.description, aliases=sorted(aliases),
-        serving=ServingPolicy.model_validate(record.serving or {}),
+        serving=ServingPolicy.model_validate(record.serving or {}), dataset_id=record.dataset_id,
     )

@@ -16,7 +16,7 @@ from pitstop.errors import NotFoundError, OfflineStoreError, PitstopError, Retri
 from pitstop.log import get_logger
 from pitstop.offline.source_check import validate_contents
 from pitstop.online.base import OnlineStore, WriteResult
-from pitstop.registry.base import ApplyRecord, Registry, Specs
+from pitstop.registry.base import ApplyRecord, Registry, Specs, new_dataset_record
 from pitstop.registry.factory import open_registry
 from pitstop.registry.plan import Plan, diff_specs, views_to_refill
 from pitstop.registry.serde import contents_to_specs, from_specs
@@ -266,6 +266,7 @@ class FeatureStore:
         created_cutoff: bool = True,
         timestamp_column: str = "event_timestamp",
         progress: Progress | None = None,
+        as_of: str | None = None,
     ) -> RetrievalJob:
         """A point-in-time-correct training set (lazy: runs on ``to_arrow``/``to_pandas``/``to_parquet``).
 
@@ -279,26 +280,56 @@ class FeatureStore:
                 (no leakage through late corrections). ``False`` reproduces tools that ignore it.
             timestamp_column: the entity rows' timestamp column.
             progress: optional ``progress(description, done, total)`` callback.
+            as_of: a ``dataset_id`` from an earlier job: read exactly the definitions and source files
+                that job read (pass the same entity rows to get the same training set, bit for bit).
 
         Raises:
             FeatureRefError: an unknown view or feature is requested.
             RetrievalError: entity rows lack a column, or output names clash.
+            NotFoundError: ``as_of`` names no recorded dataset, or a file it read is gone or changed.
         """
-        contents = self.definitions()
+        from pitstop.offline.retrieval import SourceFiles, build_training_set
+        from pitstop.offline.source_check import FileVersion
+
+        if as_of is None:
+            version = self.registry.version()
+            specs = self.registry.load_specs()
+            contents = self.definitions()
+            pinned = None
+        else:
+            record = self.registry.dataset(as_of)
+            if record is None:
+                raise NotFoundError(f"no dataset {as_of!r} is recorded in this registry")
+            version, specs = record.definitions_version, record.definitions
+            contents = from_specs(specs, allow_pickle=self.settings.registry.allow_pickle)
+            pinned = {name: [FileVersion(f["ref"], int(f["size"]), str(f["version"])) for f in files]
+                      for name, files in record.sources.items()}
+            if features is None and feature_service is None:
+                features = record.features
         resolved = resolve(contents, features=features, feature_service=feature_service,
                            full_feature_names=full_feature_names)
+        requested = [str(r) for r in resolved.refs]
+        job_state: dict[str, str] = {}
+
+        def record_dataset(files: SourceFiles) -> None:
+            sources = {name: [{"ref": v.ref, "size": v.size, "version": v.version} for v in versions]
+                       for name, versions in sorted(files.read.items())}
+            record = new_dataset_record(version, requested, sources, specs)
+            self.registry.add_dataset(record)
+            job_state["dataset_id"] = record.dataset_id
 
         def run() -> Any:
             for attempt in range(1, VANISHED_FILE_ATTEMPTS + 1):
                 try:
-                    from pitstop.offline.retrieval import build_training_set
-
-                    return build_training_set(self.offline, contents, resolved, entity_df,
-                                              root=self.settings.offline_root, created_cutoff=created_cutoff,
-                                              timestamp_column=timestamp_column, progress=progress)
+                    files = SourceFiles(self.settings.offline_root, pinned, as_of)
+                    table = build_training_set(self.offline, contents, resolved, entity_df,
+                                               root=self.settings.offline_root, created_cutoff=created_cutoff,
+                                               timestamp_column=timestamp_column, progress=progress, files=files)
+                    record_dataset(files)
+                    return table
                 except (FileNotFoundError, OfflineStoreError) as exc:
                     # `pitstop compact` may replace a folder's files while they are read: list them again.
-                    if attempt == VANISHED_FILE_ATTEMPTS or not _is_vanished_file(exc):
+                    if attempt == VANISHED_FILE_ATTEMPTS or not _is_vanished_file(exc) or as_of is not None:
                         raise
                     log.warning("a source file vanished while the training set was read (compaction?); "
                                 "listing the files again (attempt %d): %s", attempt + 1, exc)
@@ -306,7 +337,7 @@ class FeatureStore:
 
         from pitstop.offline.job import RetrievalJob
 
-        return RetrievalJob(run, resolved.output_names)
+        return RetrievalJob(run, resolved.output_names, lambda: job_state.get("dataset_id"))
 
     # --- online --------------------------------------------------------------------------------
 

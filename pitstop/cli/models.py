@@ -118,10 +118,21 @@ def describe(ctx: Context, ref: str) -> None:
     """Show one version: REF is NAME (latest), NAME:VERSION or NAME@ALIAS."""
     with ctx.store() as store:
         mv = store.models.resolve(ref)
+        dataset = store.registry.dataset(mv.dataset_id) if mv.dataset_id else None
     data = mv.model_dump(mode="json")
+    lineage = None
+    if dataset is not None:  # model version -> dataset -> definitions version -> source files and versions
+        lineage = {"dataset_id": dataset.dataset_id, "definitions_version": dataset.definitions_version,
+                   "features": dataset.features, "recorded_at": dataset.created_at.isoformat(),
+                   "sources": dataset.sources}
     if ctx.json:
-        render.emit_json(data)
+        render.emit_json({**data, "lineage": lineage})
         return
     rows = [[k, ", ".join(map(str, v)) if isinstance(v, list) else v] for k, v in data.items() if k != "metrics"]
     rows += [[f"metric {k}", f"{v:g}"] for k, v in sorted(mv.metrics.items())]
+    if dataset is not None:
+        rows.append(["trained on dataset", f"{dataset.dataset_id} (definitions version {dataset.definitions_version})"])
+        for name, files in dataset.sources.items():
+            size = sum(int(f["size"]) for f in files)
+            rows.append([f"  source {name}", f"{len(files)} file(s), {size:,} bytes"])
     render.table(f"model {mv.ref}", ["attribute", "value"], rows)

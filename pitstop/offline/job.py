@@ -17,10 +17,21 @@ class RetrievalJob:
         feature_names: output feature columns, in order (entity-row columns come first in the data).
     """
 
-    def __init__(self, run: Callable[[], pa.Table], feature_names: list[str]) -> None:
+    def __init__(self, run: Callable[[], pa.Table], feature_names: list[str],
+                 dataset: Callable[[], str | None] | None = None) -> None:
         self._run = run
         self._table: pa.Table | None = None
+        self._dataset = dataset
         self.feature_names = feature_names
+
+    @property
+    def dataset_id(self) -> str | None:
+        """The id of the record of exactly what this training set read (runs the job if it has not run).
+
+        Pass it as ``get_historical_features(..., as_of=dataset_id)`` to read the same data again.
+        """
+        self.to_arrow()
+        return self._dataset() if self._dataset is not None else None
 
     def to_arrow(self) -> pa.Table:
         """The training set as a pyarrow Table: entity-row columns first, then the features."""

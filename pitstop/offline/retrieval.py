@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -9,19 +10,50 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from pitstop.definitions import FeatureView
+from pitstop.definitions import FeatureView, ParquetSource
 from pitstop.definitions.contents import RepoContents
 from pitstop.definitions.resolve import ResolvedFeatures
-from pitstop.errors import RetrievalError
+from pitstop.errors import NotFoundError, RetrievalError
 from pitstop.offline.base import OfflineEngine, Progress
 from pitstop.offline.entity_rows import epoch_us, to_arrow_table
 from pitstop.offline.pit_sql import ETS, ROW, ViewQuery
-from pitstop.offline.source_check import source_files, source_schema
+from pitstop.offline.source_check import (
+    FileVersion,
+    pinned_files,
+    source_file_versions,
+    source_files,
+    source_schema,
+)
 
 
-def _view_query(sel_view: FeatureView, features: list[str], root: Path) -> ViewQuery:
+class SourceFiles:
+    """Which files a training set reads per source: what is there now (recording the versions read),
+    or exactly the versions of a recorded dataset (``pinned``)."""
+
+    def __init__(self, root: Path, pinned: Mapping[str, list[FileVersion]] | None = None,
+                 dataset_id: str | None = None) -> None:
+        self.root = root
+        self.pinned = pinned
+        self.dataset_id = dataset_id or "?"
+        self.read: dict[str, list[FileVersion]] = {}
+
+    def files(self, source: ParquetSource) -> list[Path]:
+        if self.pinned is not None:
+            if source.name not in self.pinned:
+                raise NotFoundError(f"dataset {self.dataset_id} read no files of source {source.name!r}: ask for the "
+                                    "features it was recorded with")
+            versions = self.pinned[source.name]
+            paths = pinned_files(self.dataset_id, source, versions)
+        else:
+            found = source_file_versions(source, self.root)
+            paths, versions = [p for p, _ in found], [v for _, v in found]
+        self.read[source.name] = versions
+        return paths
+
+
+def _view_query(sel_view: FeatureView, features: list[str], files_of: SourceFiles) -> ViewQuery:
     source = sel_view.source.batch
-    files = source_files(source, root)
+    files = files_of.files(source)
     if not files:
         raise RetrievalError(f"feature view {sel_view.name!r}: source {source.name!r} has no Parquet files at {source.path!r}")
     ttl = int(sel_view.ttl.total_seconds() * 1_000_000) if sel_view.ttl else None
@@ -64,8 +96,13 @@ def build_training_set(
     created_cutoff: bool,
     timestamp_column: str,
     progress: Progress | None = None,
+    files: SourceFiles | None = None,
 ) -> pa.Table:
-    """Run the point-in-time join and on-demand transforms; returns entity columns then features."""
+    """Run the point-in-time join and on-demand transforms; returns entity columns then features.
+
+    ``files`` chooses (and records) the source files read; default: what is there now.
+    """
+    files_of = files or SourceFiles(root)
     entity = to_arrow_table(entity_df, lambda q: engine.run_sql(q, sources_map(contents, root)))
     columns = entity.column_names
     if timestamp_column not in columns:
@@ -93,7 +130,7 @@ def build_training_set(
     n = entity.num_rows
     keys = entity.select(resolved.join_keys).append_column(ROW, pa.array(np.arange(n, dtype=np.int64)))
     keys = keys.append_column(ETS, epoch_us(entity.column(timestamp_column), timestamp_column))
-    jobs = [(_view_query(sel.view, sel.features, root), sel.aliases) for sel in resolved.views.values()]
+    jobs = [(_view_query(sel.view, sel.features, files_of), sel.aliases) for sel in resolved.views.values()]
     parts = engine.point_in_time(keys, jobs, created_cutoff=created_cutoff, progress=progress)
     found: dict[str, pa.ChunkedArray] = {}
     for sel, part in zip(resolved.views.values(), parts, strict=True):

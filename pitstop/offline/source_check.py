@@ -4,6 +4,7 @@ definition's file and line)."""
 from __future__ import annotations
 
 import glob
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -11,7 +12,8 @@ import pyarrow.parquet as pq
 
 from pitstop.definitions import FeatureView, ParquetSource
 from pitstop.definitions.contents import RepoContents
-from pitstop.storage import is_remote, list_remote_parquet, local_copies
+from pitstop.errors import NotFoundError
+from pitstop.storage import is_remote, list_remote_parquet, list_remote_parquet_many, local_copies
 
 
 def source_files(source: ParquetSource, root: Path) -> list[Path]:
@@ -30,6 +32,59 @@ def source_files(source: ParquetSource, root: Path) -> list[Path]:
     if path.is_dir():
         return sorted(path.rglob("*.parquet"))
     return [path] if path.exists() else []
+
+
+@dataclass(frozen=True)
+class FileVersion:
+    """One source file as a training set read it: where (path or URL), its size, and its version
+    (the modification time in ns for a local file, the ETag for an object)."""
+
+    ref: str
+    size: int
+    version: str
+
+
+def source_file_versions(source: ParquetSource, root: Path) -> list[tuple[Path, FileVersion]]:
+    """The files behind ``source`` as local paths to read, each with the version it holds now."""
+    if is_remote(source.path):
+        remote = list_remote_parquet(source.path)
+        return list(zip(local_copies(remote), [FileVersion(r.url, r.size, r.etag) for r in remote], strict=True))
+    out = []
+    for path in source_files(source, root):
+        stat = path.stat()
+        out.append((path, FileVersion(str(path), stat.st_size, str(stat.st_mtime_ns))))
+    return out
+
+
+def pinned_files(dataset_id: str, source: ParquetSource, versions: list[FileVersion]) -> list[Path]:
+    """Local paths holding exactly ``versions`` of ``source``'s files (a recorded training set).
+
+    Raises:
+        NotFoundError: a file was removed or changed since the dataset was recorded (compaction,
+            vacuum, an overwrite): naming the file and its recorded version.
+    """
+    remote = [v for v in versions if is_remote(v.ref)]
+    current = {r.url: r for r in list_remote_parquet_many([v.ref for v in remote])} if remote else {}
+    out = []
+    for v in versions:
+        if is_remote(v.ref):
+            now = current.get(v.ref)
+            if now is None or now.etag != v.version:
+                raise NotFoundError(f"dataset {dataset_id}: {v.ref} (source {source.name!r}) is gone or was replaced "
+                                    f"since the dataset was recorded (ETag {v.version}); it cannot be read as it was")
+            out.extend(local_copies([now]))
+            continue
+        path = Path(v.ref)
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            raise NotFoundError(f"dataset {dataset_id}: file {v.ref} of source {source.name!r} was removed since "
+                                "the dataset was recorded (compaction or cleanup); it cannot be read as it was") from None
+        if stat.st_size != v.size or str(stat.st_mtime_ns) != v.version:
+            raise NotFoundError(f"dataset {dataset_id}: file {v.ref} of source {source.name!r} changed since the "
+                                f"dataset was recorded ({v.size} bytes then, {stat.st_size} now)")
+        out.append(path)
+    return out
 
 
 def source_schema(source: ParquetSource, root: Path) -> pa.Schema | None:

@@ -80,6 +80,29 @@ class ApiKeyRecord:
 
 
 @dataclass(frozen=True)
+class DatasetRecord:
+    """What one training set read, so that it can be read again exactly (``as_of=dataset_id``).
+
+    Attributes:
+        dataset_id: ``ds_`` + a digest of everything below but the time: the same reads, the same id.
+        definitions_version: the registry version whose definitions were used.
+        features: the feature references requested, in order.
+        definitions: the serialized definitions used (``serde.contents_to_specs``), so a later
+            ``apply`` does not change what ``as_of`` reads.
+        sources: source name -> the files read, each ``{"ref": path or URL, "size": bytes,
+            "version": mtime in ns (local) or ETag (object storage)}``.
+        created_at: when the dataset was first recorded.
+    """
+
+    dataset_id: str
+    definitions_version: int
+    features: list[str]
+    sources: dict[str, list[dict[str, Any]]]
+    created_at: datetime
+    definitions: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ModelVersionRecord:
     """One immutable registered model version, as stored in the registry."""
 
@@ -97,6 +120,8 @@ class ModelVersionRecord:
     created_at: datetime
     description: str
     serving: dict[str, Any] = field(default_factory=dict)
+    dataset_id: str | None = None
+    """The training set's dataset record, when the model was registered with one (lineage)."""
     """How serving treats the model: declared defaults for missing features, predict method."""
 
 
@@ -134,7 +159,19 @@ class ApiKeyStore(Protocol):
         ...
 
 
-class Registry(ApiKeyStore, Protocol):
+class DatasetStore(Protocol):
+    """Records of what training sets read (reproducibility and lineage)."""
+
+    def add_dataset(self, record: DatasetRecord) -> None:
+        """Store ``record``; storing the same ``dataset_id`` again is a no-op."""
+        ...
+
+    def dataset(self, dataset_id: str) -> DatasetRecord | None:
+        """The record with this id, or None."""
+        ...
+
+
+class Registry(ApiKeyStore, DatasetStore, Protocol):
     """Stores definition specs as ``{kind: {name: spec}}``; writes are all-or-nothing."""
 
     def version(self) -> int:
@@ -222,4 +259,32 @@ class Registry(ApiKeyStore, Protocol):
     def close(self) -> None:
         """Release connections."""
         ...
+
+
+def dataset_body(record: DatasetRecord) -> str:
+    """The JSON a registry stores for a dataset record (everything but its id and time)."""
+    import json
+
+    return json.dumps({"definitions_version": record.definitions_version, "features": record.features,
+                       "sources": record.sources, "definitions": record.definitions}, sort_keys=True)
+
+
+def dataset_from_body(dataset_id: str, created_at: datetime, body: str) -> DatasetRecord:
+    """A dataset record from what ``dataset_body`` stored."""
+    import json
+
+    data = json.loads(body)
+    return DatasetRecord(dataset_id, int(data["definitions_version"]), list(data["features"]),
+                         dict(data["sources"]), created_at, dict(data.get("definitions", {})))
+
+
+def new_dataset_record(definitions_version: int, features: list[str], sources: dict[str, list[dict[str, Any]]],
+                       definitions: dict[str, Any]) -> DatasetRecord:
+    """A record whose id is a digest of what was read: the same reads always get the same id."""
+    import hashlib
+    from datetime import UTC
+
+    record = DatasetRecord("", definitions_version, features, sources, datetime.now(UTC), definitions)
+    digest = hashlib.sha256(dataset_body(record).encode()).hexdigest()[:24]
+    return DatasetRecord(f"ds_{digest}", definitions_version, features, sources, record.created_at, definitions)
 

@@ -26,7 +26,6 @@ import json
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -36,11 +35,14 @@ from pitstop.redaction import redact_text, redact_url
 from pitstop.registry.base import (
     ApiKeyRecord,
     ApplyRecord,
+    DatasetRecord,
     MaterializationRun,
     ModelAliasRecord,
     ModelVersionRecord,
     Specs,
     Watermark,
+    dataset_body,
+    dataset_from_body,
 )
 
 if TYPE_CHECKING:
@@ -67,6 +69,13 @@ _SCHEMA = [
     )""",
     "CREATE UNIQUE INDEX IF NOT EXISTS pitstop_api_keys_active_name ON pitstop_api_keys (project, name) "
     "WHERE revoked_at IS NULL",
+    """CREATE TABLE IF NOT EXISTS pitstop_datasets (
+        project TEXT NOT NULL,
+        dataset_id TEXT NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (project, dataset_id)
+    )""",
     """CREATE TABLE IF NOT EXISTS pitstop_objects (
         project TEXT NOT NULL,
         kind TEXT NOT NULL,
@@ -143,13 +152,11 @@ _ADDED_COLUMNS = [
     ("pitstop_watermarks", "resets", "INTEGER NOT NULL DEFAULT 0"),
     ("pitstop_watermarks", "reset_reason", "TEXT"),
     ("pitstop_materialization_runs", "reason", "TEXT"),
+    ("pitstop_model_versions", "dataset_id", "TEXT"),
 ]
 
 _MODEL_COLUMNS = ("name, version, flavor, artifact_path, sha256, feature_service, signature, training_fingerprint, "
-                  "metrics, created_at, description, serving")
-
-# Records gain a ``serving`` field in the serving work; store it when the record has it.
-_RECORD_HAS_SERVING = "serving" in {f.name for f in fields(ModelVersionRecord)}
+                  "metrics, created_at, description, serving, dataset_id")
 
 
 def _add_columns(conn: psycopg.Connection[Any]) -> None:
@@ -414,12 +421,12 @@ class PostgresRegistry:
                 version = int(cur.fetchone()[0])  # type: ignore[index]
                 cur.execute(
                     f"INSERT INTO pitstop_model_versions (project, {_MODEL_COLUMNS}) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                     (self.project, record.name, version, record.flavor,
                      record.artifact_path.replace("{version}", str(version)), record.sha256, record.feature_service,
                      json.dumps(record.signature), record.training_fingerprint,
                      json.dumps(record.metrics, sort_keys=True), record.created_at.astimezone(UTC),
-                     record.description, json.dumps(getattr(record, "serving", {}), sort_keys=True)),
+                     record.description, json.dumps(record.serving, sort_keys=True), record.dataset_id),
                 )
             return version
 
@@ -482,6 +489,17 @@ class PostgresRegistry:
 
         self._run(f"creating API key {record.name!r}", work)
 
+    def add_dataset(self, record: DatasetRecord) -> None:
+        self._run(f"recording dataset {record.dataset_id}", lambda conn: conn.execute(
+            "INSERT INTO pitstop_datasets (project, dataset_id, created_at, body) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT DO NOTHING", (self.project, record.dataset_id, record.created_at, dataset_body(record))))
+
+    def dataset(self, dataset_id: str) -> DatasetRecord | None:
+        row = self._run(f"reading dataset {dataset_id}", lambda conn: conn.execute(
+            "SELECT created_at, body FROM pitstop_datasets WHERE project = %s AND dataset_id = %s",
+            (self.project, dataset_id)).fetchone())
+        return None if row is None else dataset_from_body(dataset_id, row[0], row[1])
+
     def api_keys(self) -> list[ApiKeyRecord]:
         def work(conn: psycopg.Connection[Any]) -> list[ApiKeyRecord]:
             rows = conn.execute("SELECT key_id, name, scopes, digest, created_at, last_used_at, revoked_at "
@@ -517,7 +535,6 @@ class PostgresRegistry:
 
 
 def _model_record(row: tuple[Any, ...]) -> ModelVersionRecord:
-    name, version, flavor, path, sha, service, signature, fingerprint, metrics, created, description, serving = row
-    extra: dict[str, Any] = {"serving": json.loads(serving)} if _RECORD_HAS_SERVING else {}
+    name, version, flavor, path, sha, service, signature, fingerprint, metrics, created, description, serving, ds = row
     return ModelVersionRecord(name, int(version), flavor, path, sha, service, json.loads(signature), fingerprint,
-                              json.loads(metrics), created, description, **extra)
+                              json.loads(metrics), created, description, json.loads(serving), ds)

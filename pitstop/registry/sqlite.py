@@ -15,11 +15,14 @@ from pitstop.errors import RegistryError
 from pitstop.registry.base import (
     ApiKeyRecord,
     ApplyRecord,
+    DatasetRecord,
     MaterializationRun,
     ModelAliasRecord,
     ModelVersionRecord,
     Specs,
     Watermark,
+    dataset_body,
+    dataset_from_body,
 )
 from pitstop.sqlite_wal import enable_wal
 
@@ -95,6 +98,11 @@ CREATE TABLE IF NOT EXISTS api_keys (
     revoked_at TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS api_keys_active_name ON api_keys (name) WHERE revoked_at IS NULL;
+CREATE TABLE IF NOT EXISTS datasets (
+    dataset_id TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    body TEXT NOT NULL
+);
 """
 
 
@@ -255,12 +263,12 @@ class SQLiteRegistry:
                 ).fetchone()
                 version = int(row[0])
                 self._conn.execute(
-                    f"INSERT INTO model_versions ({_MODEL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT INTO model_versions ({_MODEL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (record.name, version, record.flavor, record.artifact_path.replace("{version}", str(version)),
                      record.sha256, record.feature_service,
                      json.dumps(record.signature), record.training_fingerprint,
                      json.dumps(record.metrics, sort_keys=True), record.created_at.astimezone(UTC).isoformat(),
-                     record.description, json.dumps(record.serving, sort_keys=True)),
+                     record.description, json.dumps(record.serving, sort_keys=True), record.dataset_id),
                 )
                 self._conn.execute("COMMIT")
             except sqlite3.Error as exc:
@@ -316,6 +324,18 @@ class SQLiteRegistry:
             raise RegistryError(f"an active API key named {record.name!r} exists; revoke it first "
                                 f"(`pitstop auth revoke {record.name}`) or choose another name") from None
 
+    def add_dataset(self, record: DatasetRecord) -> None:
+        with self._lock, self._conn:
+            self._conn.execute("INSERT OR IGNORE INTO datasets (dataset_id, created_at, body) VALUES (?, ?, ?)",
+                               (record.dataset_id, record.created_at.astimezone(UTC).isoformat(),
+                                dataset_body(record)))
+
+    def dataset(self, dataset_id: str) -> DatasetRecord | None:
+        with self._lock:
+            row = self._conn.execute("SELECT created_at, body FROM datasets WHERE dataset_id = ?",
+                                     (dataset_id,)).fetchone()
+        return None if row is None else dataset_from_body(dataset_id, datetime.fromisoformat(row[0]), row[1])
+
     def api_keys(self) -> list[ApiKeyRecord]:
         with self._lock:
             rows = self._conn.execute("SELECT key_id, name, scopes, digest, created_at, last_used_at, revoked_at "
@@ -347,6 +367,7 @@ def _time(text: str | None) -> datetime | None:
 def _migrate(conn: sqlite3.Connection) -> None:
     """Bring a registry file made by an older pitstop up to the current schema (only ever adds columns)."""
     _add_column(conn, "model_versions", "serving", "TEXT NOT NULL DEFAULT '{}'")
+    _add_column(conn, "model_versions", "dataset_id", "TEXT")
     _add_column(conn, "watermarks", "generation", "TEXT")
     _add_column(conn, "watermarks", "resets", "INTEGER NOT NULL DEFAULT 0")
     _add_column(conn, "watermarks", "reset_reason", "TEXT")
@@ -368,10 +389,11 @@ _NO_WATERMARK = datetime(1970, 1, 1, tzinfo=UTC).isoformat()
 
 
 _MODEL_COLUMNS = ("name, version, flavor, artifact_path, sha256, feature_service, signature, training_fingerprint, "
-                  "metrics, created_at, description, serving")
+                  "metrics, created_at, description, serving, dataset_id")
 
 
 def _model_record(row: tuple[Any, ...]) -> ModelVersionRecord:
-    name, version, flavor, path, sha, service, signature, fingerprint, metrics, created, description, serving = row
+    name, version, flavor, path, sha, service, signature, fingerprint, metrics, created, description, serving, ds = row
     return ModelVersionRecord(name, int(version), flavor, path, sha, service, json.loads(signature), fingerprint,
-                              json.loads(metrics), datetime.fromisoformat(created), description, json.loads(serving))
+                              json.loads(metrics), datetime.fromisoformat(created), description, json.loads(serving),
+                              ds)

@@ -29,7 +29,8 @@ from typing import Any
 from pitstop.errors import NotFoundError, OfflineStoreError
 from pitstop.redaction import redact_text
 
-__all__ = ["RemoteFile", "is_remote", "list_remote_parquet", "local_copies", "set_cache_dir"]
+__all__ = ["RemoteFile", "cache_root", "is_remote", "list_remote_parquet", "list_remote_parquet_many", "local_copies",
+           "set_cache_dir"]
 
 REMOTE_SCHEMES = ("s3://",)
 _lock = threading.Lock()
@@ -52,6 +53,11 @@ def _cache_root() -> Path:
     root = _cache_dir or Path(tempfile.gettempdir()) / f"pitstop-remote-cache-{os.getuid()}"
     root.mkdir(parents=True, exist_ok=True)
     return root
+
+
+def cache_root() -> Path:
+    """This host's cache folder for copies of remote files (``storage.cache_dir``), created if missing."""
+    return _cache_root()
 
 
 @dataclass(frozen=True)
@@ -120,6 +126,22 @@ def _etag(filesystem: Any, path: str) -> str:
     """The object's ETag (one HEAD request)."""
     with filesystem.open_input_file(path) as handle:
         return bytes(handle.metadata().get("ETag", b"")).decode().strip('"')
+
+
+def list_remote_parquet_many(urls: list[str]) -> list[RemoteFile]:
+    """The current version of each object in ``urls`` (missing objects are left out)."""
+    from pyarrow import fs
+
+    out = []
+    for url in urls:
+        filesystem, path = _filesystem(url)
+        try:
+            info = filesystem.get_file_info(path)
+            if info.type == fs.FileType.File:
+                out.append(RemoteFile(url, int(info.size), _etag(filesystem, path)))
+        except OSError as exc:
+            raise OfflineStoreError(f"cannot read {url}: {redact_text(str(exc))}") from None
+    return out
 
 
 def local_copies(files: list[RemoteFile]) -> list[Path]:

@@ -428,3 +428,29 @@ def test_api_keys_are_stored_revoked_and_touched(backend: Backend) -> None:
     assert registry.api_keys()[0].revoked_at == T0 + timedelta(hours=3)
     registry.add_api_key(ApiKeyRecord("c" * 12, "billing", ("predict",), "f" * 64, T0 + timedelta(hours=5)))
     assert [k.active for k in registry.api_keys()] == [False, True]  # the name is free again after revoking
+
+
+def test_dataset_records_round_trip_and_are_idempotent(backend: Backend) -> None:
+    from pitstop.registry.base import new_dataset_record
+
+    registry, other = backend.open(), backend.open("other")
+    sources = {"trips": [{"ref": "s3://b/trips/part-0.parquet", "size": 10, "version": "etag-1"}]}
+    record = new_dataset_record(3, ["trips:speed"], sources, {"entity": {"driver": {"join_keys": ["driver_id"]}}})
+    assert record.dataset_id.startswith("ds_")
+    assert new_dataset_record(3, ["trips:speed"], sources, record.definitions).dataset_id == record.dataset_id
+    assert new_dataset_record(4, ["trips:speed"], sources, record.definitions).dataset_id != record.dataset_id
+    registry.add_dataset(record)
+    registry.add_dataset(record)  # the same reads again: no error, one record
+    stored = registry.dataset(record.dataset_id)
+    assert stored is not None
+    assert (stored.definitions_version, stored.features, stored.sources, stored.definitions) == (
+        3, ["trips:speed"], sources, record.definitions)
+    assert registry.dataset("ds_missing") is None
+    assert other.dataset(record.dataset_id) is None  # datasets belong to one project
+
+
+def test_model_versions_keep_their_dataset(registry: Registry) -> None:
+    version = registry.add_model_version(model(dataset_id="ds_abc"))
+    assert registry.model_version("eta", version).dataset_id == "ds_abc"  # type: ignore[union-attr]
+    plain = registry.add_model_version(model())
+    assert registry.model_version("eta", plain).dataset_id is None  # type: ignore[union-attr]

@@ -13,7 +13,7 @@ import pytest
 from pyarrow import fs
 
 from pitstop import FeatureStore
-from pitstop.errors import OfflineStoreError
+from pitstop.errors import NotFoundError, OfflineStoreError
 from tests.support.online_repo import DEFS, make_repo, now_hour, stats_rows
 from tests.support.repos import write_repo
 
@@ -54,6 +54,8 @@ def test_training_sets_from_s3_equal_the_local_ones(tmp_path: Path, s3_env) -> N
         remote.apply()
         got = remote.get_historical_features(entity_rows(), FEATURES).to_pandas()
         pd.testing.assert_frame_equal(got, expected)
+        dataset = remote.get_historical_features(entity_rows(), FEATURES).dataset_id
+        assert remote.get_historical_features(entity_rows(), as_of=dataset).to_pandas().equals(got)
 
         # a replaced object is a new version: the next read sees it, never the cached old copy
         changed = stats_rows(now_hour()).assign(rate=lambda f: f["rate"] + 100)
@@ -61,6 +63,8 @@ def test_training_sets_from_s3_equal_the_local_ones(tmp_path: Path, s3_env) -> N
                        f"{s3_env.bucket}/{prefix}/stats.parquet", filesystem=s3(s3_env))
         again = remote.get_historical_features(entity_rows(), FEATURES).to_pandas()
         assert (again["rate"].dropna() > 100).all() and again["rate"].notna().sum() == expected["rate"].notna().sum()
+        with pytest.raises(NotFoundError, match=r"stats\.parquet .*replaced since the dataset was recorded"):
+            remote.get_historical_features(entity_rows(), as_of=dataset).to_arrow()  # no bucket versioning here
     local.close()
 
 
