@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from pitstop.artifacts.flavors import PICKLE_FLAVORS, LoadedModel, check_flavor, load_model, save_model
 from pitstop.artifacts.store import ArtifactStore
-from pitstop.errors import ModelRegistryError, NotRegisteredError
+from pitstop.errors import ModelRegistryError, NotFoundError, NotRegisteredError
 from pitstop.offline.job import RetrievalJob
 from pitstop.registry.base import ModelAliasRecord, ModelVersionRecord
 
@@ -141,11 +141,14 @@ class ModelRegistry:
         artifacts: where artifact files are copied and read back (sha256-checked).
         definitions: returns the registered definitions (a model's feature service is checked there).
         allow_pickle: whether pickle-based flavors (sklearn, pyfunc) may be loaded in this process.
+        training_rows: where the entity rows of training sets given as a ``RetrievalJob`` are kept
+            (by fingerprint), so ``training_set_of`` can rebuild them.
     """
 
     def __init__(self, registry: Registry, artifacts: ArtifactStore, definitions: Callable[[], RepoContents], *,
-                 allow_pickle: bool = True) -> None:
+                 allow_pickle: bool = True, training_rows: Path | None = None) -> None:
         self._registry = registry
+        self._training_rows = training_rows
         self._definitions = definitions
         self._allow_pickle = allow_pickle
         self.artifacts = artifacts
@@ -194,6 +197,7 @@ class ModelRegistry:
             fingerprint = training_fingerprint(training_set, self._registry.version(), columns)
             if isinstance(training_set, RetrievalJob):
                 dataset_id = training_set.dataset_id
+                self._keep_entity_rows(training_set, fingerprint)
 
         staging, digest, filename = self._stage(name, model, flavor)
         record = ModelVersionRecord(name, 0, flavor, f"{name}/{{version}}/{filename}", digest, feature_service,
@@ -208,6 +212,36 @@ class ModelRegistry:
         if alias is not None:
             self.set_alias(name, alias, version)
         return self.get(name, version)
+
+    def _keep_entity_rows(self, job: RetrievalJob, fingerprint: str) -> None:
+        if self._training_rows is None:
+            return
+        table = job.to_arrow()
+        entity = table.select([c for c in table.column_names if c not in set(job.feature_names)])
+        target = self._training_rows / f"{fingerprint}.parquet"
+        if not target.exists():
+            import pyarrow.parquet as pq
+
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.tmp")
+            pq.write_table(entity, tmp)
+            tmp.replace(target)
+
+    def training_entity_rows(self, ref: str | ModelVersion) -> tuple[Path, str]:
+        """The entity rows and dataset id a version was trained on (see ``FeatureStore.training_set_of``).
+
+        Raises:
+            NotFoundError: the version was registered without a RetrievalJob as its training set, or
+                its kept entity rows were deleted.
+        """
+        mv = ref if isinstance(ref, ModelVersion) else self.resolve(ref)
+        if mv.dataset_id is None or mv.training_fingerprint is None or self._training_rows is None:
+            raise NotFoundError(f"model {mv.ref} was registered without a training set from get_historical_features "
+                                "(training_set=job), so pitstop does not know which data trained it")
+        path = self._training_rows / f"{mv.training_fingerprint}.parquet"
+        if not path.exists():
+            raise NotFoundError(f"model {mv.ref}: its training entity rows {path} were deleted")
+        return path, mv.dataset_id
 
     def _stage(self, name: str, model: Any, flavor: str) -> tuple[Path, str, str]:
         if isinstance(model, str | Path):

@@ -125,7 +125,8 @@ class FeatureStore:
             from pitstop.model_registry import ModelRegistry
 
             self._models = ModelRegistry(self.registry, ArtifactStore(self.settings.resolve(self.settings.artifacts.path)),
-                                         self.definitions, allow_pickle=self.settings.registry.allow_pickle)
+                                         self.definitions, allow_pickle=self.settings.registry.allow_pickle,
+                                         training_rows=self.settings.offline_root / ".pitstop" / "training_sets")
         return self._models
 
     def close(self) -> None:
@@ -306,6 +307,9 @@ class FeatureStore:
                       for name, files in record.sources.items()}
             if features is None and feature_service is None:
                 features = record.features
+            created_cutoff = record.options.get("created_cutoff", created_cutoff)
+            full_feature_names = record.options.get("full_feature_names", full_feature_names)
+            timestamp_column = record.options.get("timestamp_column", timestamp_column)
         resolved = resolve(contents, features=features, feature_service=feature_service,
                            full_feature_names=full_feature_names)
         requested = [str(r) for r in resolved.refs]
@@ -314,7 +318,9 @@ class FeatureStore:
         def record_dataset(files: SourceFiles) -> None:
             sources = {name: [{"ref": v.ref, "size": v.size, "version": v.version} for v in versions]
                        for name, versions in sorted(files.read.items())}
-            record = new_dataset_record(version, requested, sources, specs)
+            options = {"created_cutoff": created_cutoff, "full_feature_names": full_feature_names,
+                       "timestamp_column": timestamp_column}
+            record = new_dataset_record(version, requested, sources, specs, options)
             self.registry.add_dataset(record)
             job_state["dataset_id"] = record.dataset_id
 
@@ -340,6 +346,20 @@ class FeatureStore:
         return RetrievalJob(run, resolved.output_names, lambda: job_state.get("dataset_id"))
 
     # --- online --------------------------------------------------------------------------------
+
+    def training_set_of(self, model: str, *, progress: Progress | None = None) -> RetrievalJob:
+        """The training set a model version was registered with, rebuilt bit for bit from its dataset record.
+
+        Args:
+            model: ``name:version``, ``name@alias`` or ``name`` (latest).
+            progress: optional ``progress(description, done, total)`` callback.
+
+        Raises:
+            NotFoundError: the version has no recorded training set, or a file it read is gone
+                (compacted, vacuumed or overwritten): the message names it.
+        """
+        rows, dataset_id = self.models.training_entity_rows(model)
+        return self.get_historical_features(str(rows), as_of=dataset_id, progress=progress)
 
     def materialize(self, start: datetime, end: datetime, views: list[str] | None = None,
                     *, progress: RowsProgress | None = None) -> list[ViewOutcome]:

@@ -13,8 +13,10 @@ from pitstop.cli.context import Context, pass_ctx
 
 
 @click.command(name="training-set")
-@click.option("--entities", "entities", required=True,
+@click.option("--entities", "entities",
               help="Entity rows: a Parquet file, or a SQL query over the sources (by source name).")
+@click.option("--reproduce", "reproduce", metavar="MODEL",
+              help="Rebuild the training set of a model version (NAME:VERSION or NAME@ALIAS) from its dataset record.")
 @click.option("--service", help="Feature service whose features to join.")
 @click.option("--features", "-f", multiple=True, help="'view:feature' to join (repeatable, or comma-separated).")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the set to this Parquet file.")
@@ -22,10 +24,18 @@ from pitstop.cli.context import Context, pass_ctx
 @click.option("--no-created-cutoff", is_flag=True, help="Also use rows created after each entity row's time (leaky).")
 @click.option("--head", "head", type=int, default=5, show_default=True, help="Rows to show.")
 @pass_ctx
-def training_set(ctx: Context, entities: str, service: str | None, features: tuple[str, ...], out_path: Path | None,
-                 full_feature_names: bool, no_created_cutoff: bool, head: int) -> None:
-    """Build a point-in-time-correct training set."""
+def training_set(ctx: Context, entities: str | None, reproduce: str | None, service: str | None,
+                 features: tuple[str, ...], out_path: Path | None, full_feature_names: bool, no_created_cutoff: bool,
+                 head: int) -> None:
+    """Build a point-in-time-correct training set (or rebuild a model's with --reproduce)."""
     refs = [f.strip() for item in features for f in item.split(",") if f.strip()] or None
+    if reproduce is not None:
+        if entities or refs or service:
+            raise click.UsageError("--reproduce takes the entity rows and features from the model's record")
+        _reproduce(ctx, reproduce, out_path, head)
+        return
+    if entities is None:
+        raise click.UsageError("pass --entities (or --reproduce MODEL)")
     if (refs is None) == (service is None):
         raise click.UsageError("pass exactly one of --service or --features")
     if not ctx.json and Path(entities).suffix == ".parquet" and not Path(entities).is_absolute():
@@ -47,6 +57,28 @@ def training_set(ctx: Context, entities: str, service: str | None, features: tup
     frame = table.slice(0, head).to_pandas()
     render.table(f"training set: {table.num_rows} rows x {table.num_columns} columns in {seconds:.2f}s",
                  list(frame.columns), frame.astype(object).where(frame.notna(), None).values.tolist())
+    if out_path is not None:
+        render.out.print(f"Wrote {out_path}")
+
+
+def _reproduce(ctx: Context, model: str, out_path: Path | None, head: int) -> None:
+    started = time.perf_counter()
+    with ctx.store() as store, render.progress_bar(not ctx.json) as progress:
+        job = store.training_set_of(model, progress=progress)
+        table = job.to_arrow()
+        dataset = job.dataset_id
+        if out_path is not None:
+            job.to_parquet(out_path)
+    seconds = time.perf_counter() - started
+    if ctx.json:
+        render.emit_json({"model": model, "dataset_id": dataset, "rows": table.num_rows,
+                          "columns": table.column_names, "seconds": round(seconds, 3),
+                          "out": str(out_path) if out_path else None})
+        return
+    frame = table.slice(0, head).to_pandas()
+    render.table(f"training set of {model} (dataset {dataset}): {table.num_rows} rows x {table.num_columns} columns "
+                 f"in {seconds:.2f}s", list(frame.columns),
+                 frame.astype(object).where(frame.notna(), None).values.tolist())
     if out_path is not None:
         render.out.print(f"Wrote {out_path}")
 

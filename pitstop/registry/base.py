@@ -100,6 +100,8 @@ class DatasetRecord:
     sources: dict[str, list[dict[str, Any]]]
     created_at: datetime
     definitions: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    """How the join ran: ``created_cutoff``, ``full_feature_names``, ``timestamp_column``."""
 
 
 @dataclass(frozen=True)
@@ -266,7 +268,8 @@ def dataset_body(record: DatasetRecord) -> str:
     import json
 
     return json.dumps({"definitions_version": record.definitions_version, "features": record.features,
-                       "sources": record.sources, "definitions": record.definitions}, sort_keys=True)
+                       "sources": record.sources, "definitions": record.definitions, "options": record.options},
+                      sort_keys=True)
 
 
 def dataset_from_body(dataset_id: str, created_at: datetime, body: str) -> DatasetRecord:
@@ -275,16 +278,18 @@ def dataset_from_body(dataset_id: str, created_at: datetime, body: str) -> Datas
 
     data = json.loads(body)
     return DatasetRecord(dataset_id, int(data["definitions_version"]), list(data["features"]),
-                         dict(data["sources"]), created_at, dict(data.get("definitions", {})))
+                         dict(data["sources"]), created_at, dict(data.get("definitions", {})),
+                         dict(data.get("options", {})))
 
 
 def new_dataset_record(definitions_version: int, features: list[str], sources: dict[str, list[dict[str, Any]]],
-                       definitions: dict[str, Any]) -> DatasetRecord:
+                       definitions: dict[str, Any], options: dict[str, Any] | None = None) -> DatasetRecord:
     """A record whose id is a digest of what was read: the same reads always get the same id."""
     import hashlib
     from datetime import UTC
 
-    record = DatasetRecord("", definitions_version, features, sources, datetime.now(UTC), definitions)
+    record = DatasetRecord("", definitions_version, features, sources, datetime.now(UTC), definitions, options or {})
     digest = hashlib.sha256(dataset_body(record).encode()).hexdigest()[:24]
-    return DatasetRecord(f"ds_{digest}", definitions_version, features, sources, record.created_at, definitions)
+    return DatasetRecord(f"ds_{digest}", definitions_version, features, sources, record.created_at, definitions,
+                         record.options)
 

@@ -90,3 +90,29 @@ def test_a_model_registered_with_a_training_set_shows_its_lineage(store: Feature
     lineage = json.loads(out.stdout)["lineage"]
     assert lineage["dataset_id"] == job.dataset_id and lineage["features"] == ["trips:speed"]
     assert lineage["sources"]["trips_src"][0]["size"] > 0
+
+
+def test_reproduce_rebuilds_a_models_training_set_and_fails_clearly_once_its_data_is_gone(
+        store: FeatureStore, tmp_path: Path) -> None:
+    job = store.get_historical_features(entity(), feature_service="svc", created_cutoff=False)
+    original = job.to_arrow()
+
+    class Constant:
+        def predict(self, frame: pd.DataFrame) -> list[float]:
+            return [1.0] * len(frame)
+
+    store.models.register("speedy", Constant(), "pyfunc", feature_service="svc", training_set=job)
+    rows([5, 8], 50.0).to_parquet(tmp_path / "data/trips/part-1.parquet", index=False)  # later data
+    rebuilt = store.training_set_of("speedy:1")
+    assert rebuilt.to_arrow().equals(original) and rebuilt.dataset_id == job.dataset_id
+    store.close()
+    cli = [sys.executable, "-m", "pitstop.cli", "-r", str(tmp_path)]
+    out = subprocess.run([*cli, "--json", "training-set", "--reproduce", "speedy:1", "--out", str(tmp_path / "t.pq")],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["dataset_id"] == job.dataset_id
+    assert pd.read_parquet(tmp_path / "t.pq").equals(original.to_pandas())
+    (tmp_path / "data/trips/part-0.parquet").unlink()
+    failed = subprocess.run([*cli, "training-set", "--reproduce", "speedy:1"], capture_output=True, text=True)
+    assert failed.returncode == 1 and "part-0.parquet" in failed.stderr and "was removed" in failed.stderr
+    assert "Traceback" not in failed.stderr
