@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 from pitstop.definitions import (
     Array,
     Bool,
+    DeltaSource,
     Entity,
     FeatureService,
     FeatureView,
@@ -62,6 +63,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "Array",
     "Bool",
+    "DeltaSource",
     "Entity",
     "FeatureService",
     "FeatureStore",

@@ -20,8 +20,8 @@ import pandas as pd
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from pitstop.artifacts.base import ArtifactStorage
 from pitstop.artifacts.flavors import PICKLE_FLAVORS, LoadedModel, check_flavor, load_model, save_model
-from pitstop.artifacts.store import ArtifactStore
 from pitstop.errors import ModelRegistryError, NotFoundError, NotRegisteredError
 from pitstop.offline.job import RetrievalJob
 from pitstop.registry.base import ModelAliasRecord, ModelVersionRecord
@@ -145,7 +145,7 @@ class ModelRegistry:
             (by fingerprint), so ``training_set_of`` can rebuild them.
     """
 
-    def __init__(self, registry: Registry, artifacts: ArtifactStore, definitions: Callable[[], RepoContents], *,
+    def __init__(self, registry: Registry, artifacts: ArtifactStorage, definitions: Callable[[], RepoContents], *,
                  allow_pickle: bool = True, training_rows: Path | None = None) -> None:
         self._registry = registry
         self._training_rows = training_rows

@@ -121,10 +121,13 @@ class FeatureStore:
     def models(self) -> ModelRegistry:
         """The model registry: versions and aliases in the registry, artifacts under ``artifacts.path``."""
         if self._models is None:
-            from pitstop.artifacts.store import ArtifactStore
+            from pitstop.artifacts.factory import open_artifact_store
             from pitstop.model_registry import ModelRegistry
+            from pitstop.storage.remote import is_remote
 
-            self._models = ModelRegistry(self.registry, ArtifactStore(self.settings.resolve(self.settings.artifacts.path)),
+            path = self.settings.artifacts.path  # an s3:// URL is passed through, a local path resolved
+            root = path if is_remote(path) else self.settings.resolve(path)
+            self._models = ModelRegistry(self.registry, open_artifact_store(root),
                                          self.definitions, allow_pickle=self.settings.registry.allow_pickle,
                                          training_rows=self.settings.offline_root / ".pitstop" / "training_sets")
         return self._models
@@ -303,8 +306,8 @@ class FeatureStore:
                 raise NotFoundError(f"no dataset {as_of!r} is recorded in this registry")
             version, specs = record.definitions_version, record.definitions
             contents = from_specs(specs, allow_pickle=self.settings.registry.allow_pickle)
-            pinned = {name: [FileVersion(f["ref"], int(f["size"]), str(f["version"])) for f in files]
-                      for name, files in record.sources.items()}
+            pinned = {name: [FileVersion(f["ref"], int(f["size"]), str(f["version"]), f.get("table_version"))
+                             for f in files] for name, files in record.sources.items()}
             if features is None and feature_service is None:
                 features = record.features
             created_cutoff = record.options.get("created_cutoff", created_cutoff)
@@ -316,8 +319,9 @@ class FeatureStore:
         job_state: dict[str, str] = {}
 
         def record_dataset(files: SourceFiles) -> None:
-            sources = {name: [{"ref": v.ref, "size": v.size, "version": v.version} for v in versions]
-                       for name, versions in sorted(files.read.items())}
+            sources = {name: [{"ref": v.ref, "size": v.size, "version": v.version}
+                              | ({"table_version": v.table_version} if v.table_version is not None else {})
+                              for v in versions] for name, versions in sorted(files.read.items())}
             options = {"created_cutoff": created_cutoff, "full_feature_names": full_feature_names,
                        "timestamp_column": timestamp_column}
             record = new_dataset_record(version, requested, sources, specs, options)

@@ -1,10 +1,15 @@
-"""ArtifactStore: model artifacts copied under ``<root>/<name>/<version>/`` with their sha256."""
+"""ArtifactStore: model artifacts copied under ``<root>/<name>/<version>/`` with their sha256.
+
+The object-storage twin is ``S3ArtifactStore`` (pitstop/artifacts/s3.py); ``open_artifact_store``
+(pitstop/artifacts/factory.py) picks one by the path's scheme. Both digest with ``digest_files``.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import shutil
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,12 +23,12 @@ class ArtifactContent:
     """An artifact's bytes, read once: the bytes whose sha256 was checked are the bytes that get loaded.
 
     Attributes:
-        path: where the artifact was read from (for messages).
+        path: where the artifact was read from, a local path or an ``s3://`` URL (for messages).
         files: relative POSIX path -> content; a single-file artifact has one entry under its file name.
         sha256: the digest of exactly these bytes (same scheme as ``sha256_of``).
     """
 
-    path: Path
+    path: Path | str
     files: dict[str, bytes]
     sha256: str
 
@@ -54,25 +59,36 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def digest_files(entries: Iterable[tuple[str | None, bytes]]) -> str:
+    """The ``sha256_of`` digest of in-memory files: (relative POSIX path or None for a single file, bytes).
+
+    ``entries`` must be in digest order: the order of ``PurePosixPath(relative)``, as ``sha256_of`` sorts.
+    """
+    digest = hashlib.sha256()
+    for name, data in entries:
+        if name is not None:
+            digest.update(name.encode() + b"\0")
+        digest.update(data)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
 def read_artifact(path: Path) -> ArtifactContent:
     """Read every byte of an artifact once and digest those bytes (no second read to race with).
 
     Raises:
         ArtifactIntegrityError: ``path`` does not exist or cannot be read.
     """
-    digest = hashlib.sha256()
+    entries: list[tuple[str | None, bytes]] = []
     files: dict[str, bytes] = {}
     try:
         for name, file in _artifact_files(path):
             data = file.read_bytes()
-            if name is not None:
-                digest.update(name.encode() + b"\0")
-            digest.update(data)
-            digest.update(b"\0")
+            entries.append((name, data))
             files[name if name is not None else file.name] = data
     except OSError as exc:
         raise ArtifactIntegrityError(f"artifact {path} cannot be read: {exc}") from exc
-    return ArtifactContent(path, files, digest.hexdigest())
+    return ArtifactContent(path, files, digest_files(entries))
 
 
 class ArtifactStore:

@@ -51,6 +51,32 @@ class ParquetSource(_Source):
         return self
 
 
+class DeltaSource(ParquetSource):
+    """A Delta Lake table of yours (a folder, or ``s3://...``, holding ``_delta_log``).
+
+    pitstop reads the data files of one table version (the latest, or the one a recorded dataset
+    read), so nothing else needs Delta support. Tables whose readers need deletion vectors or column
+    mapping are refused with a message: their data files alone do not hold the table's rows.
+
+    Args:
+        name: unique source name.
+        path: the table's root; relative to ``offline_store.root``.
+        timestamp_field: the event-time column.
+        created_timestamp_column: optional column saying when a row was written.
+    """
+
+    if TYPE_CHECKING:  # the signature type checkers see (pydantic validates at run time)
+        def __init__(self, name: str, *, path: str, timestamp_field: str = ..., created_timestamp_column: str | None = ...,
+                     description: str = ..., tags: dict[str, str] = ..., _location: str | None = ...) -> None: ...
+
+
+def _plain_parquet(source: ParquetSource) -> ParquetSource:
+    if isinstance(source, DeltaSource):
+        raise ValueError(f"batch_source {source.name!r} is a DeltaSource; pitstop appends streamed and pushed rows "
+                         "to a ParquetSource folder (appending to Delta tables is not supported yet)")
+    return source
+
+
 TimeUnit = Literal["s", "ms", "us", "ns"]
 """The unit of numeric timestamps (epoch seconds, milliseconds, microseconds or nanoseconds)."""
 
@@ -83,6 +109,11 @@ class KafkaSource(_Source):
     def batch(self) -> ParquetSource:
         return self.batch_source
 
+    @field_validator("batch_source")
+    @classmethod
+    def _batch_is_plain(cls, value: ParquetSource) -> ParquetSource:
+        return _plain_parquet(value)
+
 
 class PushSource(_Source):
     """Rows pushed by applications through ``FeatureStore.push`` or ``POST /push/{source}``."""
@@ -96,6 +127,11 @@ class PushSource(_Source):
     @property
     def batch(self) -> ParquetSource:
         return self.batch_source
+
+    @field_validator("batch_source")
+    @classmethod
+    def _batch_is_plain(cls, value: ParquetSource) -> ParquetSource:
+        return _plain_parquet(value)
 
 
 class RequestSource(_Source):

@@ -10,9 +10,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pitstop.definitions import FeatureView, ParquetSource
+from pitstop.definitions import DeltaSource, FeatureView, ParquetSource
 from pitstop.definitions.contents import RepoContents
 from pitstop.errors import NotFoundError
+from pitstop.offline.delta_files import delta_files
 from pitstop.storage import is_remote, list_remote_parquet, list_remote_parquet_many, local_copies
 
 
@@ -20,8 +21,11 @@ def source_files(source: ParquetSource, root: Path) -> list[Path]:
     """The Parquet files behind ``source`` (a file, a directory tree, or a glob), sorted.
 
     An ``s3://`` path is listed in object storage and read through this host's cache of local
-    copies (pitstop.storage), so everything downstream reads local files.
+    copies (pitstop.storage), so everything downstream reads local files. A ``DeltaSource`` gives
+    the data files of the table's latest version (never files its log has removed).
     """
+    if isinstance(source, DeltaSource):
+        return [path for path, _ in source_file_versions(source, root)]
     if is_remote(source.path):
         return local_copies(list_remote_parquet(source.path))
     path = Path(source.path).expanduser()
@@ -42,10 +46,20 @@ class FileVersion:
     ref: str
     size: int
     version: str
+    table_version: int | None = None
+    """For a DeltaSource: the table version the file was read at (named when the file is gone)."""
 
 
 def source_file_versions(source: ParquetSource, root: Path) -> list[tuple[Path, FileVersion]]:
     """The files behind ``source`` as local paths to read, each with the version it holds now."""
+    if isinstance(source, DeltaSource):
+        table_version, uris = delta_files(source, root)
+        remote = list_remote_parquet_many([u for u in uris if is_remote(u)])
+        local = [Path(u.removeprefix("file://")) for u in uris if not is_remote(u)]
+        found = [(p, FileVersion(str(p), p.stat().st_size, str(p.stat().st_mtime_ns), table_version)) for p in local]
+        found += zip(local_copies(remote), [FileVersion(r.url, r.size, r.etag, table_version) for r in remote],
+                     strict=True)
+        return found
     if is_remote(source.path):
         remote = list_remote_parquet(source.path)
         return list(zip(local_copies(remote), [FileVersion(r.url, r.size, r.etag) for r in remote], strict=True))
@@ -70,21 +84,27 @@ def pinned_files(dataset_id: str, source: ParquetSource, versions: list[FileVers
         if is_remote(v.ref):
             now = current.get(v.ref)
             if now is None or now.etag != v.version:
-                raise NotFoundError(f"dataset {dataset_id}: {v.ref} (source {source.name!r}) is gone or was replaced "
-                                    f"since the dataset was recorded (ETag {v.version}); it cannot be read as it was")
+                raise NotFoundError(f"dataset {dataset_id}: {v.ref} (source {source.name!r}{_at(v)}) is gone or was "
+                                    f"replaced since the dataset was recorded (ETag {v.version}); it cannot be read "
+                                    "as it was")
             out.extend(local_copies([now]))
             continue
         path = Path(v.ref)
         try:
             stat = path.stat()
         except FileNotFoundError:
-            raise NotFoundError(f"dataset {dataset_id}: file {v.ref} of source {source.name!r} was removed since "
-                                "the dataset was recorded (compaction or cleanup); it cannot be read as it was") from None
+            raise NotFoundError(f"dataset {dataset_id}: file {v.ref} of source {source.name!r}{_at(v)} was removed "
+                                "since the dataset was recorded (compaction, vacuum or cleanup); it cannot be read as "
+                                "it was") from None
         if stat.st_size != v.size or str(stat.st_mtime_ns) != v.version:
             raise NotFoundError(f"dataset {dataset_id}: file {v.ref} of source {source.name!r} changed since the "
                                 f"dataset was recorded ({v.size} bytes then, {stat.st_size} now)")
         out.append(path)
     return out
+
+
+def _at(version: FileVersion) -> str:
+    return f", Delta table version {version.table_version}" if version.table_version is not None else ""
 
 
 def source_schema(source: ParquetSource, root: Path) -> pa.Schema | None:
@@ -100,7 +120,10 @@ def validate_view(view: FeatureView, root: Path) -> None:
     when data arrives.
     """
     source = view.source.batch
-    schema = source_schema(source, root)
+    try:
+        schema = source_schema(source, root)
+    except NotFoundError as exc:  # e.g. no Delta table at the path: name the view's definition
+        raise view.error(f"{exc}; create the table or fix the path") from None
     if schema is None:
         if isinstance(view.source, ParquetSource):
             raise view.error(

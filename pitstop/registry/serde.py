@@ -13,6 +13,7 @@ from typing import Any, cast
 import cloudpickle
 
 from pitstop.definitions import (
+    DeltaSource,
     Entity,
     FeatureService,
     FeatureView,
@@ -39,7 +40,7 @@ def _fields(fields: list[Field]) -> list[dict[str, str]]:
 def _source_spec(src: Definition) -> dict[str, Any]:
     base = {"name": src.name, "description": src.description, "tags": dict(src.tags)}  # type: ignore[attr-defined]
     if isinstance(src, ParquetSource):
-        return {**base, "type": "parquet", "path": src.path, "timestamp_field": src.timestamp_field,
+        return {**base, "type": "delta" if isinstance(src, DeltaSource) else "parquet", "path": src.path, "timestamp_field": src.timestamp_field,
                 "created_timestamp_column": src.created_timestamp_column}
     if isinstance(src, KafkaSource):
         spec = {**base, "type": "kafka", "topic": src.topic, "timestamp_field": src.timestamp_field,
@@ -127,9 +128,10 @@ def from_specs(specs: dict[str, dict[str, dict[str, Any]]], *, allow_pickle: boo
     raw_sources = specs.get("source", {})
     for name, s in raw_sources.items():
         common = {"description": s["description"], "tags": s["tags"], **loc(s)}
-        if s["type"] == "parquet":
-            c.sources[name] = ParquetSource(name, path=s["path"], timestamp_field=s["timestamp_field"],
-                                            created_timestamp_column=s["created_timestamp_column"], **common)
+        if s["type"] in ("parquet", "delta"):
+            kind = DeltaSource if s["type"] == "delta" else ParquetSource
+            c.sources[name] = kind(name, path=s["path"], timestamp_field=s["timestamp_field"],
+                                   created_timestamp_column=s["created_timestamp_column"], **common)
         elif s["type"] == "request":
             c.sources[name] = RequestSource(name, schema=_mk_fields(s["schema"]), **common)
     for name, s in raw_sources.items():

@@ -77,3 +77,32 @@ def test_refused_credentials_name_the_url_not_the_secret(tmp_path: Path, s3_env,
         list_remote_parquet(f"s3://{s3_env.bucket}/anything/")
     assert f"s3://{s3_env.bucket}/anything/" in str(info.value)
     assert "wrong-secret-value-123" not in str(info.value)
+
+
+def test_a_delta_table_in_s3_reads_like_the_same_table_on_disk(tmp_path: Path, s3_env) -> None:  # type: ignore[no-untyped-def]
+    from deltalake import write_deltalake
+
+    from tests.unit.test_delta_source import DEFS as DELTA_DEFS
+    from tests.unit.test_delta_source import entity, rows
+
+    local_table = tmp_path / "local/data/trips_delta"
+    local_table.parent.mkdir(parents=True)
+    write_deltalake(str(local_table), rows([0, 1], 10.0))
+    write_deltalake(str(local_table), rows([5], 50.0), mode="append")
+    url = f"s3://{s3_env.bucket}/d-{uuid.uuid4().hex[:8]}/trips_delta"
+    options = {"AWS_ENDPOINT_URL": s3_env.endpoint, "AWS_ALLOW_HTTP": "true", "AWS_ACCESS_KEY_ID": s3_env.access_key,
+               "AWS_SECRET_ACCESS_KEY": s3_env.secret_key, "AWS_REGION": "us-east-1",
+               "AWS_S3_ALLOW_UNSAFE_RENAME": "true"}  # one writer in this test
+    write_deltalake(url, rows([0, 1], 10.0), storage_options=options)
+    write_deltalake(url, rows([5], 50.0), mode="append", storage_options=options)
+    local = FeatureStore(write_repo(tmp_path / "local", {"defs.py": DELTA_DEFS}))
+    remote = FeatureStore(write_repo(tmp_path / "remote", {"defs.py": DELTA_DEFS.replace('"data/trips_delta"',
+                                                                                         f'"{url}"')}))
+    with local, remote:
+        local.apply()
+        remote.apply()
+        expected = local.get_historical_features(entity(), ["trips:speed"]).to_arrow()
+        job = remote.get_historical_features(entity(), ["trips:speed"])
+        assert job.to_arrow().equals(expected)
+        sources = remote.registry.dataset(job.dataset_id).sources["trips_delta"]  # type: ignore[arg-type,union-attr]
+        assert {f["table_version"] for f in sources} == {1} and all(f["ref"].startswith(url) for f in sources)
