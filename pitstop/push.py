@@ -20,8 +20,9 @@ import pyarrow.parquet as pq
 
 from pitstop.boundary import MAX_US, TimeUnit
 from pitstop.boundary.columns import check_feature_column, timestamps_us
-from pitstop.definitions import FeatureView
+from pitstop.definitions import DeltaSource, FeatureView
 from pitstop.errors import RetrievalError
+from pitstop.offline.delta_append import append_delta
 from pitstop.online.base import NO_CREATED, OnlineStore, WriteBatch, WriteResult
 from pitstop.online.keys_canonical import canonical_keys
 from pitstop.online.view_schema import view_schema
@@ -70,9 +71,12 @@ def latest_per_key(view: FeatureView, table: pa.Table) -> WriteBatch:
     return WriteBatch(view_schema(view), keys.take(idx), event[keep], created[keep], values)
 
 
-def append_offline(view: FeatureView, table: pa.Table, root: Path) -> Path:
-    """Append rows to the view's batch source folder as a new Parquet file, written atomically."""
+def append_offline(view: FeatureView, table: pa.Table, root: Path) -> str:
+    """Append rows to the view's batch source: one Delta commit, or a new Parquet file written atomically."""
     source = view.source.batch
+    if isinstance(source, DeltaSource):
+        version = append_delta(source, root, table)
+        return f"{source.path}@v{version}"
     folder = Path(source.path).expanduser()
     folder = folder if folder.is_absolute() else root / folder
     if folder.suffix == ".parquet":
@@ -83,7 +87,7 @@ def append_offline(view: FeatureView, table: pa.Table, root: Path) -> Path:
     tmp = folder / f".{target.name}.tmp"
     pq.write_table(table, tmp)
     tmp.replace(target)
-    return target
+    return str(target)
 
 
 def checked_rows(views: list[FeatureView], table: pa.Table, unit: TimeUnit = "s", latest: int = MAX_US) -> pa.Table:

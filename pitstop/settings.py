@@ -59,6 +59,9 @@ class OfflineStoreSettings(_Section):
     """Where DuckDB spills when a join outgrows the memory limit; default: a folder in the system temp dir."""
     threads: int | None = None
     """Worker threads; default: the number of cores."""
+    delta_retention_hours: float = Field(default=168.0, ge=0)
+    """``pitstop compact`` vacuums files that Delta batch tables stopped using longer ago than this.
+    Training sets recorded before then can no longer be reproduced (``as_of`` fails naming the version)."""
 
 
 class OnlineStoreSettings(_Section):

@@ -408,9 +408,11 @@ class FeatureStore:
     def compact_offline(self, sources: list[str] | None = None, *, min_age: timedelta = timedelta(hours=1),
                         dry_run: bool = False, progress: Callable[[str, int, int], None] | None = None,
                         ) -> list[CompactionOutcome]:
-        """Merge the small Parquet files streaming and push appended to each Kafka/Push source's folder.
+        """Merge the small files streaming and push appended to each Kafka/Push source's batch source.
 
-        Per directory, every ``part-*``/``compacted-*`` file older than ``min_age`` becomes one
+        A Delta batch table is optimized (its small files rewritten into large ones, in one commit) and
+        vacuumed (files unused for ``offline_store.delta_retention_hours`` deleted). A Parquet folder:
+        per directory, every ``part-*``/``compacted-*`` file older than ``min_age`` becomes one
         ``compacted-*`` file; see ``pitstop.offline.compaction`` for the safety rules.
 
         Args:
@@ -421,11 +423,21 @@ class FeatureStore:
         Raises:
             OfflineStoreError: an unknown or non-appendable source, or an unreadable/unwritable file.
         """
+        from pitstop.definitions import DeltaSource, KafkaSource, PushSource
         from pitstop.offline.compaction import compact_folder, compaction_targets
+        from pitstop.offline.delta_append import compact_delta
 
-        targets = compaction_targets(self.definitions().sources, self.settings.offline_root, sources)
-        return [compact_folder(name, folder, min_age=min_age, dry_run=dry_run, progress=progress)
-                for name, folder in targets.items()]
+        all_sources = self.definitions().sources
+        targets = compaction_targets(all_sources, self.settings.offline_root, sources)
+        outcomes = [compact_folder(name, folder, min_age=min_age, dry_run=dry_run, progress=progress)
+                    for name, folder in targets.items()]
+        for name in sorted(sources or all_sources):
+            source = all_sources[name]
+            if isinstance(source, KafkaSource | PushSource) and isinstance(source.batch_source, DeltaSource):
+                outcomes.append(compact_delta(name, source.batch_source, self.settings.offline_root,
+                                              retention_hours=self.settings.offline_store.delta_retention_hours,
+                                              dry_run=dry_run))
+        return outcomes
 
     def get_online_features(
         self,

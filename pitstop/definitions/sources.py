@@ -70,13 +70,6 @@ class DeltaSource(ParquetSource):
                      description: str = ..., tags: dict[str, str] = ..., _location: str | None = ...) -> None: ...
 
 
-def _plain_parquet(source: ParquetSource) -> ParquetSource:
-    if isinstance(source, DeltaSource):
-        raise ValueError(f"batch_source {source.name!r} is a DeltaSource; pitstop appends streamed and pushed rows "
-                         "to a ParquetSource folder (appending to Delta tables is not supported yet)")
-    return source
-
-
 TimeUnit = Literal["s", "ms", "us", "ns"]
 """The unit of numeric timestamps (epoch seconds, milliseconds, microseconds or nanoseconds)."""
 
@@ -87,7 +80,9 @@ class KafkaSource(_Source):
     Args:
         topic: the topic to consume.
         timestamp_field: the messages' event-time field.
-        batch_source: the Parquet folder that ingested rows are appended to.
+        batch_source: where ingested rows are appended: a ``DeltaSource`` (one atomic commit per
+            roll, safe for several ingesters and hosts) or a ``ParquetSource`` folder (one file per
+            event date per roll, on one host).
         message_format: ``json`` (one object per message).
         timestamp_unit: the unit of numeric times in messages (``s``, ``ms``, ``us`` or ``ns``);
             ISO-8601 text needs none. A number that does not give a time between 1900 and 2262 in
@@ -109,11 +104,6 @@ class KafkaSource(_Source):
     def batch(self) -> ParquetSource:
         return self.batch_source
 
-    @field_validator("batch_source")
-    @classmethod
-    def _batch_is_plain(cls, value: ParquetSource) -> ParquetSource:
-        return _plain_parquet(value)
-
 
 class PushSource(_Source):
     """Rows pushed by applications through ``FeatureStore.push`` or ``POST /push/{source}``."""
@@ -127,11 +117,6 @@ class PushSource(_Source):
     @property
     def batch(self) -> ParquetSource:
         return self.batch_source
-
-    @field_validator("batch_source")
-    @classmethod
-    def _batch_is_plain(cls, value: ParquetSource) -> ParquetSource:
-        return _plain_parquet(value)
 
 
 class RequestSource(_Source):

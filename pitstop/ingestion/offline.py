@@ -22,11 +22,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pitstop.definitions import ParquetSource
-from pitstop.errors import IngestError
+from pitstop.definitions import DeltaSource, ParquetSource
+from pitstop.errors import IngestError, OfflineStoreError
 from pitstop.offline.append_folder import append_folder, fsync_path
+from pitstop.offline.delta_append import append_delta
 
-__all__ = ["RollingParquetWriter", "batch_folder"]
+__all__ = ["RollingDeltaWriter", "RollingParquetWriter", "batch_folder"]
 
 
 def batch_folder(source: ParquetSource, root: Path, stream_source: str) -> Path:
@@ -104,3 +105,44 @@ def _write_atomically(table: pa.Table, folder: Path, name: str) -> Path:
         raise
     fsync_path(folder)
     return target
+
+
+class RollingDeltaWriter:
+    """Buffers decoded rows of one stream source and appends them to its Delta table, one commit per roll.
+
+    The same interface as ``RollingParquetWriter``; ``flush`` returns the table's location once per commit.
+    """
+
+    def __init__(self, source: DeltaSource, root: Path) -> None:
+        self.source = source
+        self.root = root
+        self._pending: list[pa.Table] = []
+        self.rows = 0
+        self.oldest: float | None = None
+
+    def add(self, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        if self.oldest is None:
+            self.oldest = time.monotonic()
+        self._pending.append(table)
+        self.rows += table.num_rows
+
+    def flush(self) -> list[Path]:
+        """Commit the buffered rows; the buffer is cleared only on success.
+
+        Raises:
+            OSError: the commit failed (the caller retries; a failed commit is invisible to readers).
+        """
+        if not self._pending:
+            return []
+        table = pa.concat_tables(self._pending).combine_chunks()
+        try:
+            append_delta(self.source, self.root, table)
+        except OfflineStoreError as exc:  # retried like a disk failure
+            raise OSError(str(exc)) from exc
+        self._pending.clear()
+        self.rows = 0
+        self.oldest = None
+        return [Path(self.source.path)]
+

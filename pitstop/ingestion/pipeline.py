@@ -35,7 +35,7 @@ import numpy as np
 import pyarrow as pa
 
 from pitstop.boundary import latest_us
-from pitstop.definitions import FeatureView, KafkaSource
+from pitstop.definitions import DeltaSource, FeatureView, KafkaSource
 from pitstop.errors import CommitLostError, ConfigError, IngestError, OnlineStoreError, StreamUnavailableError
 from pitstop.ingestion.base import (
     DeadLetterProducer,
@@ -45,7 +45,7 @@ from pitstop.ingestion.base import (
 )
 from pitstop.ingestion.decoding import MessageRef, StreamSchema, decode_batch, stream_schema
 from pitstop.ingestion.metrics import IngestMetrics, serve, stop_serving
-from pitstop.ingestion.offline import RollingParquetWriter, batch_folder
+from pitstop.ingestion.offline import RollingDeltaWriter, RollingParquetWriter, batch_folder
 from pitstop.log import get_logger
 from pitstop.online.base import WriteBatch
 from pitstop.push import latest_per_key
@@ -81,7 +81,7 @@ class IngestStats:
 class _Source:
     schema: StreamSchema
     views: list[FeatureView]
-    writer: RollingParquetWriter
+    writer: RollingParquetWriter | RollingDeltaWriter
 
 
 @dataclass
@@ -178,8 +178,12 @@ class Ingester:
             source = views_of_source[0].source
             assert isinstance(source, KafkaSource)
             schema = stream_schema(source, views_of_source)
-            folder = batch_folder(source.batch, store.settings.offline_root, source.name)
-            writer = RollingParquetWriter(folder, schema.arrow_schema(), schema.ts_column)
+            writer: RollingParquetWriter | RollingDeltaWriter
+            if isinstance(source.batch, DeltaSource):
+                writer = RollingDeltaWriter(source.batch, store.settings.offline_root)
+            else:
+                folder = batch_folder(source.batch, store.settings.offline_root, source.name)
+                writer = RollingParquetWriter(folder, schema.arrow_schema(), schema.ts_column)
             self._topics.setdefault(source.topic, []).append(_Source(schema, views_of_source, writer))
         self.metrics = metrics or IngestMetrics()
         self.stats = IngestStats()

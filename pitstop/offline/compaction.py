@@ -32,7 +32,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pitstop.definitions import KafkaSource, PushSource
+from pitstop.definitions import DeltaSource, KafkaSource, PushSource
 from pitstop.errors import OfflineStoreError
 from pitstop.offline.append_folder import append_folder, fsync_path
 
@@ -76,6 +76,8 @@ def compaction_targets(sources: Mapping[str, object], root: Path, names: list[st
     out: dict[str, Path] = {}
     for name in chosen:
         batch = appendable[name].batch_source
+        if isinstance(batch, DeltaSource):  # compacted by its own optimize (offline/delta_append.py)
+            continue
         path = append_folder(batch, root)
         if path is None:
             raise OfflineStoreError(f"source {name!r}: batch source path {batch.path!r} is a file or a glob, not a folder")

@@ -10,33 +10,18 @@ process that reads them (gunicorn workers, ingesters, CLI), never before forking
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from pitstop.definitions import DeltaSource
 from pitstop.errors import NotFoundError, OfflineStoreError
 from pitstop.extras import require_extra
+from pitstop.offline.delta_append import delta_location, delta_storage_options
 from pitstop.redaction import redact_text
-from pitstop.storage import is_remote
 
 __all__ = ["delta_files"]
 
 _UNSUPPORTED = {"deletionVectors": "deletion vectors", "columnMapping": "column mapping"}
-
-
-def _location(source: DeltaSource, root: Path) -> str:
-    if is_remote(source.path):
-        return source.path.rstrip("/")
-    path = Path(source.path).expanduser()
-    return str(path if path.is_absolute() else root / path)
-
-
-def _storage_options(location: str) -> dict[str, str] | None:
-    if not is_remote(location):
-        return None
-    # credentials, region and endpoint come from the AWS chain, as for every s3:// path
-    return {"AWS_ALLOW_HTTP": "true"} if os.environ.get("AWS_ENDPOINT_URL", "").startswith("http://") else {}
 
 
 def delta_files(source: DeltaSource, root: Path, version: int | None = None) -> tuple[int, list[str]]:
@@ -51,9 +36,9 @@ def delta_files(source: DeltaSource, root: Path, version: int | None = None) -> 
     from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
 
-    location = _location(source, root)
+    location = delta_location(source, root)
     try:
-        table: Any = DeltaTable(location, version=version, storage_options=_storage_options(location))
+        table: Any = DeltaTable(location, version=version, storage_options=delta_storage_options(location))
     except TableNotFoundError:
         raise NotFoundError(f"source {source.name!r}: no Delta table at {location}") from None
     except Exception as exc:  # delta-rs raises plain exceptions for a missing version or a failed read

@@ -53,7 +53,10 @@ class FileVersion:
 def source_file_versions(source: ParquetSource, root: Path) -> list[tuple[Path, FileVersion]]:
     """The files behind ``source`` as local paths to read, each with the version it holds now."""
     if isinstance(source, DeltaSource):
-        table_version, uris = delta_files(source, root)
+        try:
+            table_version, uris = delta_files(source, root)
+        except NotFoundError:  # no table yet: like an empty folder (a stream's table appears on its first roll)
+            return []
         remote = list_remote_parquet_many([u for u in uris if is_remote(u)])
         local = [Path(u.removeprefix("file://")) for u in uris if not is_remote(u)]
         found = [(p, FileVersion(str(p), p.stat().st_size, str(p.stat().st_mtime_ns), table_version)) for p in local]
@@ -120,10 +123,7 @@ def validate_view(view: FeatureView, root: Path) -> None:
     when data arrives.
     """
     source = view.source.batch
-    try:
-        schema = source_schema(source, root)
-    except NotFoundError as exc:  # e.g. no Delta table at the path: name the view's definition
-        raise view.error(f"{exc}; create the table or fix the path") from None
+    schema = source_schema(source, root)
     if schema is None:
         if isinstance(view.source, ParquetSource):
             raise view.error(

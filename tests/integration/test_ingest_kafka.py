@@ -314,3 +314,25 @@ def test_poison_messages_are_dead_lettered_and_never_replayed_across_restarts(tm
             wait_until(lambda: third.ingester.stats.events == 1, 30, "the ms event")
             assert third.ingester.stats.dead_letters == 0
         assert online(store, [7]) == {7: (7.25, 7, "x")}
+
+
+@pytest.mark.slow
+def test_two_ingesters_append_to_one_delta_table_and_lose_nothing(tmp_path: Path, redis_url: str,
+                                                                   kafka_bootstrap: str) -> None:
+    from deltalake import DeltaTable
+
+    from pitstop import FeatureStore
+
+    topic, store = new_stream(tmp_path, redis_url, kafka_bootstrap, delta=True)
+    other = FeatureStore(tmp_path)
+    now = datetime.now(UTC).replace(microsecond=0)
+    with store, other, running_ingester(store) as a, running_ingester(other) as b:
+        wait_until(lambda: bool(a.ingester.assigned) and bool(b.ingester.assigned), 40, "both members to own partitions")
+        produce(kafka_bootstrap, topic, [event(d, iso(now - timedelta(minutes=1)), speed=2.0) for d in range(300)])
+        wait_until(lambda: a.ingester.stats.commits + b.ingester.stats.commits >= 2
+                   and len(offline_rows(store)) >= 300, 40, "all rows committed to the Delta table")
+        assert a.ingester.stats.events > 0 and b.ingester.stats.events > 0
+    rows = offline_rows(store)
+    assert len(rows) == 300 and sorted(rows["driver_id"]) == list(range(300))
+    assert DeltaTable(str(tmp_path / "data/trips")).version() >= 1  # one commit per roll and member
+

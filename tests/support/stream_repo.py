@@ -53,9 +53,15 @@ auth:
 
 
 def make_stream_repo(root: Path, *, online_url: str, bootstrap: str, topic: str, group: str,
-                     client: str = "kafka-python", metrics_port: int = 0) -> FeatureStore:
-    """Write and apply the repo; its project name is unique, so tests sharing one Redis stay apart."""
-    write_repo(root, {"defs.py": DEFS.replace("{topic}", topic)})
+                     client: str = "kafka-python", metrics_port: int = 0, delta: bool = False) -> FeatureStore:
+    """Write and apply the repo; its project name is unique, so tests sharing one Redis stay apart.
+
+    ``delta``: the stream's batch source is a Delta table instead of a Parquet folder."""
+    defs = DEFS.replace("{topic}", topic)
+    if delta:
+        defs = defs.replace('ParquetSource("trips_files", path="data/trips"', 'DeltaSource("trips_files", path="data/trips"')
+        defs = defs.replace("KafkaSource, ParquetSource", "DeltaSource, KafkaSource")
+    write_repo(root, {"defs.py": defs})
     (root / "pitstop.yaml").write_text(YAML.format(
         project=f"s{uuid.uuid4().hex[:10]}", online_url=online_url, bootstrap=bootstrap, group=group, client=client,
         metrics_port=metrics_port))

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-from pitstop import DeltaSource, KafkaSource, ParquetSource, PushSource
+from pitstop import DeltaSource
 from pitstop.errors import DefinitionError, NotFoundError
 from tests.support.repos import applied_store
 
@@ -61,14 +61,67 @@ def test_training_sets_read_the_latest_version_and_as_of_an_older_one_until_it_i
 
 def test_a_missing_table_is_named(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
-    with pytest.raises(DefinitionError, match="trips_delta"):
+    with pytest.raises(DefinitionError, match="source .trips_delta. has no Parquet files"):
         applied_store(tmp_path, {"defs.py": DEFS})
 
 
-def test_streamed_and_pushed_rows_are_not_appended_to_delta_tables() -> None:
-    delta = DeltaSource("lake", path="s3://lake/t")
-    with pytest.raises(DefinitionError, match="is a DeltaSource"):
-        KafkaSource("k", topic="t", batch_source=delta)
-    with pytest.raises(DefinitionError, match="is a DeltaSource"):
-        PushSource("p", batch_source=delta)
-    PushSource("p", batch_source=ParquetSource("files", path="data/p"))  # plain Parquet folders stay fine
+PUSH_DEFS = """
+from pitstop import DeltaSource, Entity, FeatureView, Field, Float64, PushSource
+
+driver = Entity("driver", join_keys=["driver_id"])
+speeds = FeatureView("speeds", entities=[driver], schema=[Field("speed", Float64)],
+                     source=PushSource("speed_push", batch_source=DeltaSource("speed_table", path="data/speed_delta")))
+"""
+
+
+def test_pushed_rows_are_committed_to_a_delta_table_and_read_back(tmp_path: Path) -> None:
+    store = applied_store(tmp_path, {"defs.py": PUSH_DEFS})  # the table does not exist until the first push
+    for hours, speed in (([0, 1], 10.0), ([5], 50.0)):
+        store.push("speed_push", rows(hours, speed).to_pandas(), to="offline")
+    table = DeltaTable(str(tmp_path / "data/speed_delta"))
+    assert table.version() == 1 and table.to_pyarrow_table().num_rows == 3  # one commit per push
+    got = store.get_historical_features(entity(), ["speeds:speed"]).to_pandas()
+    assert got["speed"].tolist() == [11.0, 55.0]
+    store.close()
+
+
+def _append_many(location: str, worker: int, count: int) -> None:
+    from pitstop.offline.delta_append import append_delta
+
+    source = DeltaSource("t", path=location)
+    for i in range(count):
+        append_delta(source, Path("/"), rows([worker * 1000 + i], float(worker)))
+
+
+def test_two_processes_appending_to_one_table_lose_nothing(tmp_path: Path) -> None:
+    import multiprocessing
+
+    location = str(tmp_path / "shared")
+    ctx = multiprocessing.get_context("spawn")  # delta-rs must not be used before a fork
+    procs = [ctx.Process(target=_append_many, args=(location, w, 40)) for w in (1, 2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    table = DeltaTable(location).to_pyarrow_table()
+    assert table.num_rows == 80 and len(set(table.column("event_timestamp").to_pylist())) == 80
+
+
+def test_compact_optimizes_a_delta_batch_table_and_vacuum_follows_the_retention(tmp_path: Path) -> None:
+    store = applied_store(tmp_path, {"defs.py": PUSH_DEFS})
+    for hour in range(5):
+        store.push("speed_push", rows([hour], 10.0).to_pandas(), to="offline")
+    job = store.get_historical_features(entity(), ["speeds:speed"])
+    before, dataset = job.to_arrow(), job.dataset_id
+    (outcome,) = store.compact_offline()
+    assert (outcome.source, outcome.files_before, outcome.files_after, outcome.rows) == ("speed_push", 5, 1, 5)
+    assert store.get_historical_features(entity(), ["speeds:speed"]).to_arrow().equals(before)
+    assert store.get_historical_features(entity(), as_of=dataset).to_arrow().equals(before)  # kept: 7 days
+    store.settings = store.settings.model_copy(update={"offline_store": store.settings.offline_store.model_copy(
+        update={"delta_retention_hours": 0})})
+    (outcome,) = store.compact_offline()
+    assert outcome.files_after == 1 and any("vacuumed 5 file(s)" in s for s in outcome.skipped)
+    with pytest.raises(NotFoundError, match="Delta table version 4"):
+        store.get_historical_features(entity(), as_of=dataset).to_arrow()
+    store.close()

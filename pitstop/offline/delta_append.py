@@ -1,0 +1,106 @@
+"""Appends to a Delta Lake table (a ``DeltaSource`` used as a stream's or push source's batch source).
+
+Each append is one Delta commit: new data files plus one log entry, written by ``deltalake``. A
+commit is atomic, so a reader sees all of an append or none of it, and appends from several
+processes or hosts each land (delta-rs retries a commit that raced another one). Compaction is
+the table's ``optimize``, retention its ``vacuum`` (``pitstop compact``), and a training set reads
+one version's file list, so compaction never swaps files under a running read.
+
+On object storage, safe concurrent commits need the store's conditional writes: pitstop asks
+delta-rs for them (``conditional_put=etag``), which S3 and SeaweedFS support.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from pitstop.definitions import DeltaSource
+from pitstop.errors import OfflineStoreError
+from pitstop.extras import require_extra
+from pitstop.offline.compaction import CompactionOutcome
+from pitstop.redaction import redact_text
+from pitstop.storage import is_remote
+
+__all__ = ["append_delta", "compact_delta", "delta_location", "delta_storage_options"]
+
+
+def delta_location(source: DeltaSource, root: Path) -> str:
+    """The table's root as delta-rs wants it: an ``s3://`` URL, or an absolute local path."""
+    if is_remote(source.path):
+        return source.path.rstrip("/")
+    path = Path(source.path).expanduser()
+    return str(path if path.is_absolute() else root / path)
+
+
+def delta_storage_options(location: str, *, writing: bool = False) -> dict[str, str] | None:
+    """Options for delta-rs: none locally; on S3 the AWS chain plus plain HTTP for local endpoints."""
+    if not is_remote(location):
+        return None
+    options = {"AWS_ALLOW_HTTP": "true"} if os.environ.get("AWS_ENDPOINT_URL", "").startswith("http://") else {}
+    if writing:
+        options["conditional_put"] = "etag"
+    return options
+
+
+def append_delta(source: DeltaSource, root: Path, table: pa.Table) -> int:
+    """Append ``table`` to ``source``'s Delta table (creating it on first use); returns the new version.
+
+    Raises:
+        OfflineStoreError: the table cannot be written (the rows are not committed; retry).
+    """
+    require_extra("delta", "appending to a DeltaSource", "deltalake")
+    from deltalake import DeltaTable, write_deltalake
+
+    location = delta_location(source, root)
+    if not is_remote(location):
+        Path(location).mkdir(parents=True, exist_ok=True)
+    options = delta_storage_options(location, writing=True)
+    try:
+        write_deltalake(location, table, mode="append", storage_options=options)
+        reader: Any = DeltaTable(location, storage_options=options)
+        return int(reader.version())
+    except Exception as exc:  # delta-rs raises its own and plain exceptions
+        raise OfflineStoreError(f"cannot append to Delta table {location} (source {source.name!r}): "
+                                f"{redact_text(str(exc))}") from exc
+
+
+def compact_delta(name: str, source: DeltaSource, root: Path, *, retention_hours: float,
+                  dry_run: bool = False) -> CompactionOutcome:
+    """Merge a Delta batch table's small files (``optimize``), then ``vacuum`` files unused for ``retention_hours``.
+
+    Raises:
+        OfflineStoreError: the table cannot be read or rewritten (a failed optimize commits nothing).
+    """
+    require_extra("delta", "compacting a DeltaSource", "deltalake")
+    from deltalake import DeltaTable
+
+    started = time.perf_counter()
+    location = delta_location(source, root)
+    options = delta_storage_options(location, writing=True)
+    outcome = CompactionOutcome(name, Path(location))
+    try:
+        table: Any = DeltaTable(location, storage_options=options)
+        before = table.file_uris()
+        outcome.files_before = outcome.files_after = len(before)
+        outcome.directories = 1
+        if not dry_run and len(before) > 1:
+            table.optimize.compact()
+            table = DeltaTable(location, storage_options=options)
+            outcome.files_after = len(table.file_uris())
+        outcome.rows = int(table.to_pyarrow_dataset().count_rows())
+        if not dry_run:
+            removed = table.vacuum(retention_hours=int(retention_hours), enforce_retention_duration=False,
+                                   dry_run=False)
+            if removed:
+                outcome.skipped.append(f"vacuumed {len(removed)} file(s) unused for over {retention_hours:g} h")
+    except Exception as exc:
+        raise OfflineStoreError(f"cannot compact Delta table {location} (source {name!r}): "
+                                f"{redact_text(str(exc))}") from exc
+    outcome.seconds = time.perf_counter() - started
+    return outcome
+
