@@ -20,3 +20,9 @@ fi
 # every profile is validated; env -i: only the env file's values count, so a variable exported in the shell cannot hide a missing one
 env -i PATH="$PATH" HOME="${HOME:-/tmp}" "$COMPOSE" --project-directory "$ROOT" -f "$FILE" --env-file "$ENV_FILE" --profile "*" config -q
 echo "check_compose: $FILE is valid"
+# the shared-storage overlay (several hosts), validated on top of the default file
+if [ -z "${1:-}" ] && [ -f "$ROOT/compose.s3.yaml" ]; then
+  env -i PATH="$PATH" HOME="${HOME:-/tmp}" "$COMPOSE" --project-directory "$ROOT" -f "$FILE" -f "$ROOT/compose.s3.yaml" \
+    --env-file "$ENV_FILE" --profile "*" config -q
+  echo "check_compose: $FILE + compose.s3.yaml is valid"
+fi

@@ -106,3 +106,19 @@ def test_a_delta_table_in_s3_reads_like_the_same_table_on_disk(tmp_path: Path, s
         assert job.to_arrow().equals(expected)
         sources = remote.registry.dataset(job.dataset_id).sources["trips_delta"]  # type: ignore[arg-type,union-attr]
         assert {f["table_version"] for f in sources} == {1} and all(f["ref"].startswith(url) for f in sources)
+
+
+def test_pushes_commit_to_a_delta_table_in_s3(tmp_path: Path, s3_env) -> None:  # type: ignore[no-untyped-def]
+    from deltalake import DeltaTable
+
+    from tests.unit.test_delta_source import PUSH_DEFS, entity, rows
+
+    url = f"s3://{s3_env.bucket}/p-{uuid.uuid4().hex[:8]}/speed_delta"
+    with FeatureStore(write_repo(tmp_path, {"defs.py": PUSH_DEFS.replace('"data/speed_delta"', f'"{url}"')})) as store:
+        store.apply()
+        for hours, speed in (([0, 1], 10.0), ([5], 50.0)):
+            store.push("speed_push", rows(hours, speed).to_pandas(), to="offline")
+        got = store.get_historical_features(entity(), ["speeds:speed"]).to_pandas()
+    assert got["speed"].tolist() == [11.0, 55.0]
+    table = DeltaTable(url, storage_options={"AWS_ALLOW_HTTP": "true"})
+    assert table.version() == 1 and table.to_pyarrow_table().num_rows == 3

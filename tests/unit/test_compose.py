@@ -99,3 +99,24 @@ def test_the_service_port_is_published_on_loopback_only_and_auth_stays_on(config
     env = serve["environment"]
     assert "PITSTOP_AUTH_ENABLED" not in env
     assert env["PITSTOP_AUTH_OIDC_ISSUER"] == ""  # unset: API keys only, until an issuer is configured
+
+
+def test_the_shared_storage_overlay_points_every_role_at_one_bucket(tmp_path: Path) -> None:
+    import compose
+
+    binary = pathlib.Path(compose.__file__).with_name("docker-compose")
+    out = subprocess.run([str(binary), "--project-directory", str(ROOT), "-f", str(ROOT / "compose.yaml"),
+                          "-f", str(ROOT / "compose.s3.yaml"), "--env-file", str(CI_ENV), "--profile", "*", "config",
+                          "--format", "json"], capture_output=True, text=True, check=True,
+                         env={"PATH": os.environ["PATH"]}, timeout=120)
+    services = json.loads(out.stdout)["services"]
+    assert "s3" in services
+    for name in ("serve", "ingest", "schedule", "apply", "materialize"):
+        env = services[name]["environment"]
+        assert env["AWS_ENDPOINT_URL"] == "http://s3:8333" and env["PITSTOP_ARTIFACTS_PATH"].startswith("s3://"), name
+        assert env["PITSTOP_REGISTRY_PATH"].startswith("postgresql://")  # the overlay adds to, not replaces, the base
+    (tmp_path / "no-keys.env").write_text("POSTGRES_PASSWORD=x\n")
+    missing = subprocess.run([str(binary), "--project-directory", str(ROOT), "-f", str(ROOT / "compose.yaml"),
+                              "-f", str(ROOT / "compose.s3.yaml"), "--env-file", str(tmp_path / "no-keys.env"),
+                              "config", "-q"], capture_output=True, text=True, env={"PATH": os.environ["PATH"]})
+    assert missing.returncode != 0 and "S3_ACCESS_KEY" in missing.stderr  # no default credentials
