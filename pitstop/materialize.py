@@ -80,7 +80,7 @@ class ViewOutcome:
         return self.reason.startswith("refill")
 
 
-def _query(view: FeatureView, root: Path) -> ViewQuery | None:
+def _query(view: FeatureView, root: Path | str) -> ViewQuery | None:
     source = view.source.batch
     files = source_files(source, root)
     if not files:
@@ -111,7 +111,7 @@ def _drop_future(view: FeatureView, table: pa.Table, max_future_seconds: float |
 
 
 def materialize_view(
-    connect: Callable[[], object], online: OnlineStore, view: FeatureView, root: Path, start: datetime, end: datetime,
+    connect: Callable[[], object], online: OnlineStore, view: FeatureView, root: Path | str, start: datetime, end: datetime,
     *, batch_rows: int = BATCH_ROWS, progress: RowsProgress | None = None, max_future_seconds: float | None = 300.0,
 ) -> ViewOutcome:
     """Write the latest row per entity with ``start <= event < end`` of ``view`` online, guarded.
@@ -148,7 +148,7 @@ def select_views(views: dict[str, FeatureView], names: list[str] | None) -> list
     return chosen
 
 
-def _first_start(connect: Callable[[], object], view: FeatureView, root: Path, end: datetime) -> datetime:
+def _first_start(connect: Callable[[], object], view: FeatureView, root: Path | str, end: datetime) -> datetime:
     """Where a first run (or a refill) starts: ``end - ttl``, or the view's earliest data without a ttl."""
     if view.ttl is not None:
         return end - view.ttl
@@ -187,7 +187,7 @@ def plan_window(
 
 
 def run(
-    *, connect: Callable[[], object], online: OnlineStore, registry: Registry, views: list[FeatureView], root: Path,
+    *, connect: Callable[[], object], online: OnlineStore, registry: Registry, views: list[FeatureView], root: Path | str,
     end: datetime, start: datetime | None = None, progress: RowsProgress | None = None,
     lookback: timedelta = timedelta(0), definitions_version: int | None = None,
     max_future_seconds: float | None = 300.0,

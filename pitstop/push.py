@@ -26,6 +26,7 @@ from pitstop.offline.delta_append import append_delta
 from pitstop.online.base import NO_CREATED, OnlineStore, WriteBatch, WriteResult
 from pitstop.online.keys_canonical import canonical_keys
 from pitstop.online.view_schema import view_schema
+from pitstop.storage import resolve_path
 
 PushMode = Literal["online", "offline", "online_and_offline"]
 
@@ -71,14 +72,17 @@ def latest_per_key(view: FeatureView, table: pa.Table) -> WriteBatch:
     return WriteBatch(view_schema(view), keys.take(idx), event[keep], created[keep], values)
 
 
-def append_offline(view: FeatureView, table: pa.Table, root: Path) -> str:
+def append_offline(view: FeatureView, table: pa.Table, root: Path | str) -> str:
     """Append rows to the view's batch source: one Delta commit, or a new Parquet file written atomically."""
     source = view.source.batch
     if isinstance(source, DeltaSource):
         version = append_delta(source, root, table)
         return f"{source.path}@v{version}"
-    folder = Path(source.path).expanduser()
-    folder = folder if folder.is_absolute() else root / folder
+    where = resolve_path(source.path, root)
+    if isinstance(where, str):
+        raise RetrievalError(f"cannot append to source {source.name!r}: {where} is in object storage, where pushed "
+                             "rows go to Delta tables; make the batch source a DeltaSource")
+    folder = where
     if folder.suffix == ".parquet":
         raise RetrievalError(f"cannot append to source {source.name!r}: its path {source.path!r} is one file; "
                              "point the batch source at a folder to receive pushed rows")
@@ -119,7 +123,7 @@ def checked_rows(views: list[FeatureView], table: pa.Table, unit: TimeUnit = "s"
     return table
 
 
-def push_rows(online: OnlineStore, views: list[FeatureView], rows: pa.Table, mode: PushMode, root: Path,
+def push_rows(online: OnlineStore, views: list[FeatureView], rows: pa.Table, mode: PushMode, root: Path | str,
               unit: TimeUnit = "s", latest: int = MAX_US) -> WriteResult:
     """Write ``rows`` for every view fed by the pushed source, after ``checked_rows``."""
     rows = checked_rows(views, rows, unit, latest)

@@ -283,9 +283,10 @@ class Settings(_Section):
         return self.resolve(self.registry.path)
 
     @property
-    def offline_root(self) -> Path:
-        """Absolute directory that relative source paths are resolved against."""
-        return self.resolve(self.offline_store.root)
+    def offline_root(self) -> Path | str:
+        """What relative source paths are resolved against: an absolute folder, or an ``s3://`` URL."""
+        root = self.offline_store.root
+        return root.rstrip("/") if root.startswith("s3://") else self.resolve(root)
 
 
 _SECTIONS = [name for name, f in Settings.model_fields.items() if isinstance(f.default, BaseModel)]

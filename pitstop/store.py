@@ -129,8 +129,13 @@ class FeatureStore:
             root = path if is_remote(path) else self.settings.resolve(path)
             self._models = ModelRegistry(self.registry, open_artifact_store(root),
                                          self.definitions, allow_pickle=self.settings.registry.allow_pickle,
-                                         training_rows=self.settings.offline_root / ".pitstop" / "training_sets")
+                                         training_rows=self._training_rows_dir())
         return self._models
+
+    def _training_rows_dir(self) -> Path:
+        """Where models' training entity rows are kept: under a local offline root, else beside the repo."""
+        root = self.settings.offline_root
+        return (root if isinstance(root, Path) else self.repo_path) / ".pitstop" / "training_sets"
 
     def close(self) -> None:
         """Release the registry and online-store connections."""

@@ -30,7 +30,7 @@ from pitstop.offline.delta_append import append_delta
 __all__ = ["RollingDeltaWriter", "RollingParquetWriter", "batch_folder"]
 
 
-def batch_folder(source: ParquetSource, root: Path, stream_source: str) -> Path:
+def batch_folder(source: ParquetSource, root: Path | str, stream_source: str) -> Path:
     """The folder streamed rows of ``stream_source`` are appended to.
 
     Raises:
@@ -113,7 +113,7 @@ class RollingDeltaWriter:
     The same interface as ``RollingParquetWriter``; ``flush`` returns the table's location once per commit.
     """
 
-    def __init__(self, source: DeltaSource, root: Path) -> None:
+    def __init__(self, source: DeltaSource, root: Path | str) -> None:
         self.source = source
         self.root = root
         self._pending: list[pa.Table] = []

@@ -6,14 +6,17 @@ import os
 from pathlib import Path
 
 from pitstop.definitions import ParquetSource
+from pitstop.storage import resolve_path
 
 __all__ = ["append_folder", "fsync_path"]
 
 
-def append_folder(source: ParquetSource, root: Path) -> Path | None:
-    """``source``'s folder (relative paths resolved against ``root``), or None when its path is a file or a glob."""
-    path = Path(source.path).expanduser()
-    path = path if path.is_absolute() else root / path
+def append_folder(source: ParquetSource, root: Path | str) -> Path | None:
+    """``source``'s folder (relative paths resolved against ``root``), or None when its path is a file, a
+    glob, or in object storage (appends to object storage go to Delta tables: use a DeltaSource)."""
+    path = resolve_path(source.path, root)
+    if isinstance(path, str):
+        return None
     if path.suffix == ".parquet" or any(ch in source.path for ch in "*?["):
         return None
     return path

@@ -59,7 +59,7 @@ class CompactionOutcome:
     """Files left in place, each with the reason."""
 
 
-def compaction_targets(sources: Mapping[str, object], root: Path, names: list[str] | None = None) -> dict[str, Path]:
+def compaction_targets(sources: Mapping[str, object], root: Path | str, names: list[str] | None = None) -> dict[str, Path]:
     """Source name -> the folder that streaming or push appends to, for Kafka and Push sources.
 
     Raises:

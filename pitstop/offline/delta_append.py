@@ -24,17 +24,14 @@ from pitstop.errors import OfflineStoreError
 from pitstop.extras import require_extra
 from pitstop.offline.compaction import CompactionOutcome
 from pitstop.redaction import redact_text
-from pitstop.storage import is_remote
+from pitstop.storage import is_remote, resolve_path
 
 __all__ = ["append_delta", "compact_delta", "delta_location", "delta_storage_options"]
 
 
-def delta_location(source: DeltaSource, root: Path) -> str:
+def delta_location(source: DeltaSource, root: Path | str) -> str:
     """The table's root as delta-rs wants it: an ``s3://`` URL, or an absolute local path."""
-    if is_remote(source.path):
-        return source.path.rstrip("/")
-    path = Path(source.path).expanduser()
-    return str(path if path.is_absolute() else root / path)
+    return str(resolve_path(source.path, root)).rstrip("/")
 
 
 def delta_storage_options(location: str, *, writing: bool = False) -> dict[str, str] | None:
@@ -47,7 +44,7 @@ def delta_storage_options(location: str, *, writing: bool = False) -> dict[str, 
     return options
 
 
-def append_delta(source: DeltaSource, root: Path, table: pa.Table) -> int:
+def append_delta(source: DeltaSource, root: Path | str, table: pa.Table) -> int:
     """Append ``table`` to ``source``'s Delta table (creating it on first use); returns the new version.
 
     Raises:
@@ -69,7 +66,7 @@ def append_delta(source: DeltaSource, root: Path, table: pa.Table) -> int:
                                 f"{redact_text(str(exc))}") from exc
 
 
-def compact_delta(name: str, source: DeltaSource, root: Path, *, retention_hours: float,
+def compact_delta(name: str, source: DeltaSource, root: Path | str, *, retention_hours: float,
                   dry_run: bool = False) -> CompactionOutcome:
     """Merge a Delta batch table's small files (``optimize``), then ``vacuum`` files unused for ``retention_hours``.
 

@@ -24,7 +24,7 @@ __all__ = ["delta_files"]
 _UNSUPPORTED = {"deletionVectors": "deletion vectors", "columnMapping": "column mapping"}
 
 
-def delta_files(source: DeltaSource, root: Path, version: int | None = None) -> tuple[int, list[str]]:
+def delta_files(source: DeltaSource, root: Path | str, version: int | None = None) -> tuple[int, list[str]]:
     """(table version, data file paths or URLs) of ``source`` at ``version`` (default: the latest).
 
     Raises:

@@ -30,7 +30,7 @@ class SourceFiles:
     """Which files a training set reads per source: what is there now (recording the versions read),
     or exactly the versions of a recorded dataset (``pinned``)."""
 
-    def __init__(self, root: Path, pinned: Mapping[str, list[FileVersion]] | None = None,
+    def __init__(self, root: Path | str, pinned: Mapping[str, list[FileVersion]] | None = None,
                  dataset_id: str | None = None) -> None:
         self.root = root
         self.pinned = pinned
@@ -61,7 +61,7 @@ def _view_query(sel_view: FeatureView, features: list[str], files_of: SourceFile
                      source.created_timestamp_column, tuple(features), ttl)
 
 
-def _check_key_types(entity: pa.Table, view: FeatureView, root: Path) -> None:
+def _check_key_types(entity: pa.Table, view: FeatureView, root: Path | str) -> None:
     schema = source_schema(view.source.batch, root)
     if schema is None:
         return
@@ -77,7 +77,7 @@ def _check_key_types(entity: pa.Table, view: FeatureView, root: Path) -> None:
             )
 
 
-def sources_map(contents: RepoContents, root: Path) -> dict[str, tuple[str, ...]]:
+def sources_map(contents: RepoContents, root: Path | str) -> dict[str, tuple[str, ...]]:
     """Source name -> its Parquet files, for SQL entity queries."""
     out = {}
     for name, src in contents.sources.items():
@@ -92,7 +92,7 @@ def build_training_set(
     resolved: ResolvedFeatures,
     entity_df: Any,
     *,
-    root: Path,
+    root: Path | str,
     created_cutoff: bool,
     timestamp_column: str,
     progress: Progress | None = None,

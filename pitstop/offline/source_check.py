@@ -14,28 +14,33 @@ from pitstop.definitions import DeltaSource, FeatureView, ParquetSource
 from pitstop.definitions.contents import RepoContents
 from pitstop.errors import NotFoundError
 from pitstop.offline.delta_files import delta_files
-from pitstop.storage import is_remote, list_remote_parquet, list_remote_parquet_many, local_copies
+from pitstop.storage import (
+    is_remote,
+    list_remote_parquet,
+    list_remote_parquet_many,
+    local_copies,
+    resolve_path,
+)
 
 
-def source_files(source: ParquetSource, root: Path) -> list[Path]:
+def source_files(source: ParquetSource, root: Path | str) -> list[Path]:
     """The Parquet files behind ``source`` (a file, a directory tree, or a glob), sorted.
 
-    An ``s3://`` path is listed in object storage and read through this host's cache of local
-    copies (pitstop.storage), so everything downstream reads local files. A ``DeltaSource`` gives
-    the data files of the table's latest version (never files its log has removed).
+    An ``s3://`` path (or a relative path under an ``s3://`` offline root) is listed in object
+    storage and read through this host's cache of local copies (pitstop.storage), so everything
+    downstream reads local files. A ``DeltaSource`` gives the data files of the table's latest
+    version (never files its log has removed).
     """
     if isinstance(source, DeltaSource):
         return [path for path, _ in source_file_versions(source, root)]
-    if is_remote(source.path):
-        return local_copies(list_remote_parquet(source.path))
-    path = Path(source.path).expanduser()
-    if not path.is_absolute():
-        path = root / path
-    if any(ch in str(path) for ch in "*?["):
-        return sorted(Path(p) for p in glob.glob(str(path), recursive=True))
-    if path.is_dir():
-        return sorted(path.rglob("*.parquet"))
-    return [path] if path.exists() else []
+    where = resolve_path(source.path, root)
+    if isinstance(where, str):
+        return local_copies(list_remote_parquet(where))
+    if any(ch in str(where) for ch in "*?["):
+        return sorted(Path(p) for p in glob.glob(str(where), recursive=True))
+    if where.is_dir():
+        return sorted(where.rglob("*.parquet"))
+    return [where] if where.exists() else []
 
 
 @dataclass(frozen=True)
@@ -50,7 +55,7 @@ class FileVersion:
     """For a DeltaSource: the table version the file was read at (named when the file is gone)."""
 
 
-def source_file_versions(source: ParquetSource, root: Path) -> list[tuple[Path, FileVersion]]:
+def source_file_versions(source: ParquetSource, root: Path | str) -> list[tuple[Path, FileVersion]]:
     """The files behind ``source`` as local paths to read, each with the version it holds now."""
     if isinstance(source, DeltaSource):
         try:
@@ -63,8 +68,9 @@ def source_file_versions(source: ParquetSource, root: Path) -> list[tuple[Path, 
         found += zip(local_copies(remote), [FileVersion(r.url, r.size, r.etag, table_version) for r in remote],
                      strict=True)
         return found
-    if is_remote(source.path):
-        remote = list_remote_parquet(source.path)
+    where = resolve_path(source.path, root)
+    if isinstance(where, str):
+        remote = list_remote_parquet(where)
         return list(zip(local_copies(remote), [FileVersion(r.url, r.size, r.etag) for r in remote], strict=True))
     out = []
     for path in source_files(source, root):
@@ -110,13 +116,13 @@ def _at(version: FileVersion) -> str:
     return f", Delta table version {version.table_version}" if version.table_version is not None else ""
 
 
-def source_schema(source: ParquetSource, root: Path) -> pa.Schema | None:
+def source_schema(source: ParquetSource, root: Path | str) -> pa.Schema | None:
     """The Arrow schema of the source's first file, or None when it has no files yet."""
     files = source_files(source, root)
     return pq.read_schema(files[0]) if files else None
 
 
-def validate_view(view: FeatureView, root: Path) -> None:
+def validate_view(view: FeatureView, root: Path | str) -> None:
     """Raise DefinitionError (with file:line) when ``view`` does not fit its source's Parquet schema.
 
     A view fed by a KafkaSource or PushSource may have no Parquet files yet; it is then checked
@@ -153,7 +159,7 @@ def validate_view(view: FeatureView, root: Path) -> None:
             )
 
 
-def validate_contents(contents: RepoContents, root: Path) -> None:
+def validate_contents(contents: RepoContents, root: Path | str) -> None:
     """Validate every feature view of ``contents`` against its data."""
     for view in contents.views.values():
         validate_view(view, root)

@@ -31,7 +31,7 @@ class RequestShape:
     request_fields: dict[str, DType]
 
 
-def request_shape(resolved: ResolvedFeatures, root: Path | None = None) -> RequestShape:
+def request_shape(resolved: ResolvedFeatures, root: Path | str | None = None) -> RequestShape:
     """The request shape of ``resolved`` (cache it with the resolution)."""
     kinds: dict[str, str | None] = {}
     for key in resolved.join_keys:
@@ -45,7 +45,7 @@ def request_shape(resolved: ResolvedFeatures, root: Path | None = None) -> Reque
     return RequestShape(tuple(resolved.join_keys), kinds, fields)
 
 
-def key_kind(view: FeatureView, key: str, root: Path | None) -> str | None:
+def key_kind(view: FeatureView, key: str, root: Path | str | None) -> str | None:
     """``int`` or ``str`` for a join key of ``view``: as declared in its schema, else as typed in its
     source's Parquet files under ``root`` (when readable from here); None when unknown."""
     declared = next((f.dtype for f in view.fields if f.name == key), None)
@@ -68,7 +68,7 @@ def key_kind(view: FeatureView, key: str, root: Path | None) -> str | None:
 _SOURCE_KEY_KINDS: dict[tuple[str, str, str, str], str] = {}
 
 
-def _source_key_kind(source: ParquetSource, key: str, root: Path) -> str | None:
+def _source_key_kind(source: ParquetSource, key: str, root: Path | str) -> str | None:
     try:
         schema = source_schema(source, root)
     except (OSError, pa.ArrowException):
@@ -154,7 +154,7 @@ def _check_value_types(values: list[Any], dtype: DType, field: str, unit: TimeUn
             raise ApiError(422, "invalid_request_data", f"expected {dtype}: {exc}", f"{field}[{i}]") from exc
 
 
-def rows_to_table(views: list[FeatureView], rows: list[dict[str, Any]], root: Path | None = None, *,
+def rows_to_table(views: list[FeatureView], rows: list[dict[str, Any]], root: Path | str | None = None, *,
                   unit: TimeUnit = "s", latest: int = MAX_US) -> pa.Table:
     """Pushed JSON rows as a table typed by the views' schema, after the boundary rules.
 

@@ -6,7 +6,9 @@ from pitstop.storage.remote import (
     list_remote_parquet,
     list_remote_parquet_many,
     local_copies,
+    resolve_path,
     set_cache_dir,
 )
 
-__all__ = ["RemoteFile", "is_remote", "list_remote_parquet", "list_remote_parquet_many", "local_copies", "set_cache_dir"]
+__all__ = ["RemoteFile", "is_remote", "list_remote_parquet", "list_remote_parquet_many", "local_copies", "resolve_path",
+           "set_cache_dir"]

@@ -29,7 +29,7 @@ from typing import Any
 from pitstop.errors import NotFoundError, OfflineStoreError
 from pitstop.redaction import redact_text
 
-__all__ = ["RemoteFile", "cache_root", "is_remote", "list_remote_parquet", "list_remote_parquet_many", "local_copies",
+__all__ = ["RemoteFile", "cache_root", "is_remote", "resolve_path", "list_remote_parquet", "list_remote_parquet_many", "local_copies",
            "set_cache_dir"]
 
 REMOTE_SCHEMES = ("s3://",)
@@ -41,6 +41,20 @@ _filesystems: dict[str, Any] = {}
 def is_remote(path: str) -> bool:
     """Whether ``path`` names object storage (``s3://...``) rather than a local file."""
     return path.startswith(REMOTE_SCHEMES)
+
+
+def resolve_path(path: str, root: Path | str) -> Path | str:
+    """Where a definition's ``path`` points: itself when absolute or remote, else under ``root``
+    (a local folder, or an ``s3://`` offline root)."""
+    if is_remote(path):
+        return path
+    local = Path(path).expanduser()
+    if local.is_absolute():
+        return local
+    if isinstance(root, str) and is_remote(root):
+        relative = path[2:] if path.startswith("./") else path
+        return f"{root.rstrip('/')}/{relative}"
+    return Path(root) / local
 
 
 def set_cache_dir(path: str | Path | None) -> None:
@@ -117,7 +131,7 @@ def list_remote_parquet(url: str) -> list[RemoteFile]:
                      if f.type == fs.FileType.File]
             found = [f for f in found if (fnmatch.fnmatch(f.path, pattern) if pattern else f.path.endswith(".parquet"))]
         files = [RemoteFile(scheme + f.path, int(f.size), _etag(filesystem, f.path)) for f in found]
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # pyarrow raises ArrowInvalid (a ValueError) for malformed paths
         raise OfflineStoreError(f"cannot list {url}: {redact_text(str(exc))}") from None
     return sorted(files, key=lambda r: r.url)
 

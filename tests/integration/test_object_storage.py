@@ -122,3 +122,21 @@ def test_pushes_commit_to_a_delta_table_in_s3(tmp_path: Path, s3_env) -> None:  
     assert got["speed"].tolist() == [11.0, 55.0]
     table = DeltaTable(url, storage_options={"AWS_ALLOW_HTTP": "true"})
     assert table.version() == 1 and table.to_pyarrow_table().num_rows == 3
+
+
+def test_relative_paths_resolve_under_an_s3_offline_root(tmp_path: Path, s3_env) -> None:  # type: ignore[no-untyped-def]
+    local = make_repo(tmp_path / "local")
+    expected = local.get_historical_features(entity_rows(), FEATURES).to_pandas()
+    root = f"s3://{s3_env.bucket}/root-{uuid.uuid4().hex[:8]}"
+    bucket_root = root.removeprefix("s3://")
+    for name in ("stats.parquet", "signup.parquet"):
+        pq.write_table(pq.read_table(tmp_path / "local/data" / name), f"{bucket_root}/data/{name}", filesystem=s3(s3_env))
+    remote_root = tmp_path / "remote"
+    write_repo(remote_root, {"defs.py": DEFS.replace('path="data/speed"', f'path="{tmp_path}/local/data/speed"')})
+    (remote_root / "pitstop.yaml").write_text((remote_root / "pitstop.yaml").read_text().replace(
+        "offline_store:\n", f"offline_store:\n  root: {root}\n"))
+    with FeatureStore(remote_root) as remote:
+        assert remote.settings.offline_root == root
+        remote.apply()
+        pd.testing.assert_frame_equal(remote.get_historical_features(entity_rows(), FEATURES).to_pandas(), expected)
+    local.close()
