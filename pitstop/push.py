@@ -76,8 +76,8 @@ def append_offline(view: FeatureView, table: pa.Table, root: Path | str) -> str:
     """Append rows to the view's batch source: one Delta commit, or a new Parquet file written atomically."""
     source = view.source.batch
     if isinstance(source, DeltaSource):
-        version = append_delta(source, root, table)
-        return f"{source.path}@v{version}"
+        append_delta(source, root, table)
+        return source.path
     where = resolve_path(source.path, root)
     if isinstance(where, str):
         raise RetrievalError(f"cannot append to source {source.name!r}: {where} is in object storage, where pushed "

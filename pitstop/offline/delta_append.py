@@ -44,23 +44,22 @@ def delta_storage_options(location: str, *, writing: bool = False) -> dict[str, 
     return options
 
 
-def append_delta(source: DeltaSource, root: Path | str, table: pa.Table) -> int:
-    """Append ``table`` to ``source``'s Delta table (creating it on first use); returns the new version.
+def append_delta(source: DeltaSource, root: Path | str, table: pa.Table) -> None:
+    """Append ``table`` to ``source``'s Delta table (creating it on first use), as one commit.
 
     Raises:
         OfflineStoreError: the table cannot be written (the rows are not committed; retry).
     """
     require_extra("delta", "appending to a DeltaSource", "deltalake")
-    from deltalake import DeltaTable, write_deltalake
+    from deltalake import write_deltalake
 
     location = delta_location(source, root)
     if not is_remote(location):
         Path(location).mkdir(parents=True, exist_ok=True)
     options = delta_storage_options(location, writing=True)
     try:
+        # no reopening to read the new version: that was a third of each commit's cost
         write_deltalake(location, table, mode="append", storage_options=options)
-        reader: Any = DeltaTable(location, storage_options=options)
-        return int(reader.version())
     except Exception as exc:  # delta-rs raises its own and plain exceptions
         raise OfflineStoreError(f"cannot append to Delta table {location} (source {source.name!r}): "
                                 f"{redact_text(str(exc))}") from exc
