@@ -444,6 +444,36 @@ class FeatureStore:
                                               dry_run=dry_run))
         return outcomes
 
+    def migrate_to_delta(self, source: str, path: str) -> tuple[int, int, str]:
+        """Copy a Kafka or Push source's Parquet append folder into a new Delta table at ``path``.
+
+        Then make the source's ``batch_source`` a ``DeltaSource`` with that path and ``apply``; the
+        folder is left untouched (delete it once the new definitions are applied).
+
+        Returns:
+            (rows copied, files read, the table's location).
+
+        Raises:
+            NotFoundError: no such Kafka or Push source.
+            OfflineStoreError: its batch source is not a local folder, or the target exists.
+        """
+        from pitstop.definitions import DeltaSource, KafkaSource, PushSource
+        from pitstop.offline.append_folder import append_folder
+        from pitstop.offline.delta_append import delta_location, migrate_folder
+        from pitstop.offline.source_check import source_files
+
+        found = self.definitions().sources.get(source)
+        if not isinstance(found, KafkaSource | PushSource):
+            raise NotFoundError(f"no Kafka or Push source named {source!r} (their batch sources are what streams "
+                                "and pushes append to)")
+        batch = found.batch_source
+        if isinstance(batch, DeltaSource) or append_folder(batch, self.settings.offline_root) is None:
+            raise OfflineStoreError(f"source {source!r}: its batch source {batch.name!r} is not a Parquet folder")
+        files = source_files(batch, self.settings.offline_root)
+        target = delta_location(DeltaSource(batch.name, path=path), self.settings.offline_root)
+        rows = migrate_folder(source, files, target)
+        return rows, len(files), target
+
     def get_online_features(
         self,
         features: list[str] | None = None,

@@ -27,7 +27,7 @@ def _register() -> None:
     from pitstop.cli import data, models, repo, serve
 
     for command in (repo.init, repo.plan, repo.apply, repo.list_objects, repo.describe, data.training_set,
-                    data.materialize, data.materialize_incremental, data.schedule, data.compact, models.models, serve.serve):
+                    data.materialize, data.materialize_incremental, data.schedule, data.compact, data.migrate_to_delta, models.models, serve.serve):
         cli.add_command(command)
     from pitstop.cli import auth, ingest
 

@@ -186,3 +186,21 @@ def _parse_age(value: str) -> timedelta:
     if amount < 0:
         raise click.BadParameter(f"{value!r} is not an age like 30m, 1h or 2d", param_hint="--min-age")
     return timedelta(seconds=amount * units.get(text[-1], 1))
+
+
+@click.command(name="migrate-to-delta")
+@click.argument("source")
+@click.argument("path")
+@pass_ctx
+def migrate_to_delta(ctx: Context, source: str, path: str) -> None:
+    """Copy SOURCE's Parquet append folder into a new Delta table at PATH (local or s3://)."""
+    with ctx.store() as store:
+        rows, files, target = store.migrate_to_delta(source, path)
+        batch = store.definitions().sources[source].batch.name
+    if ctx.json:
+        render.emit_json({"source": source, "rows": rows, "files": files, "table": target})
+        return
+    render.out.print(f"Copied {rows:,} rows from {files:,} files into the Delta table {target}.", highlight=False)
+    render.out.print(f'Now set batch_source=DeltaSource("{batch}", path="{path}") for {source!r}, run `pitstop apply`, '
+                     "then delete the old folder.", highlight=False)
+

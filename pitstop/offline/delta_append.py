@@ -26,7 +26,7 @@ from pitstop.offline.compaction import CompactionOutcome
 from pitstop.redaction import redact_text
 from pitstop.storage import is_remote, resolve_path
 
-__all__ = ["append_delta", "compact_delta", "delta_location", "delta_storage_options"]
+__all__ = ["append_delta", "compact_delta", "delta_location", "delta_storage_options", "migrate_folder"]
 
 
 def delta_location(source: DeltaSource, root: Path | str) -> str:
@@ -99,4 +99,31 @@ def compact_delta(name: str, source: DeltaSource, root: Path | str, *, retention
                                 f"{redact_text(str(exc))}") from exc
     outcome.seconds = time.perf_counter() - started
     return outcome
+
+
+def migrate_folder(name: str, folder_files: list[Path], target: str) -> int:
+    """Copy every row of a Parquet append folder (``folder_files``) into a new Delta table at ``target``.
+
+    One commit; the folder is left as it is. Returns the number of rows copied.
+
+    Raises:
+        OfflineStoreError: the target already holds a Delta table, or a file cannot be read.
+    """
+    require_extra("delta", "migrating to a Delta table", "deltalake")
+    import pyarrow.parquet as pq
+    from deltalake import write_deltalake
+
+    options = delta_storage_options(target, writing=True)
+    if not folder_files:
+        raise OfflineStoreError(f"source {name!r}: its folder holds no Parquet files to migrate")
+    try:
+        tables = [pq.read_table(f) for f in folder_files]
+        table = pa.concat_tables(tables, promote_options="permissive")
+        if not is_remote(target):
+            Path(target).mkdir(parents=True, exist_ok=True)
+        write_deltalake(target, table, mode="error", storage_options=options)
+    except Exception as exc:
+        raise OfflineStoreError(f"cannot migrate source {name!r} to a Delta table at {target}: "
+                                f"{redact_text(str(exc))}") from exc
+    return int(table.num_rows)
 

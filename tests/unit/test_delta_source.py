@@ -125,3 +125,27 @@ def test_compact_optimizes_a_delta_batch_table_and_vacuum_follows_the_retention(
     with pytest.raises(NotFoundError, match="Delta table version 4"):
         store.get_historical_features(entity(), as_of=dataset).to_arrow()
     store.close()
+
+
+def test_a_parquet_append_folder_migrates_to_a_delta_table_in_one_command(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    folder_defs = PUSH_DEFS.replace('DeltaSource("speed_table", path="data/speed_delta")',
+                                    'ParquetSource("speed_table", path="data/speed_files")').replace(
+        "import DeltaSource,", "import DeltaSource, ParquetSource,")
+    store = applied_store(tmp_path, {"defs.py": folder_defs})
+    for hours, speed in (([0, 1], 10.0), ([5], 50.0)):
+        store.push("speed_push", rows(hours, speed).to_pandas(), to="offline")
+    before = store.get_historical_features(entity(), ["speeds:speed"]).to_pandas()
+    store.close()
+    cli = [sys.executable, "-m", "pitstop.cli", "-r", str(tmp_path)]
+    done = subprocess.run([*cli, "migrate-to-delta", "speed_push", "data/speed_delta"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "Copied 3 rows from 2 files" in done.stdout and 'DeltaSource("speed_table", path="data/speed_delta")' in done.stdout
+    again = subprocess.run([*cli, "migrate-to-delta", "speed_push", "data/speed_delta"], capture_output=True, text=True)
+    assert again.returncode == 1 and "cannot migrate" in again.stderr  # never overwrites a table
+    (tmp_path / "defs.py").write_text(PUSH_DEFS)  # the Delta table now feeds the view
+    after = applied_store(tmp_path, {"defs.py": PUSH_DEFS})
+    pd.testing.assert_frame_equal(after.get_historical_features(entity(), ["speeds:speed"]).to_pandas(), before)
+    after.close()
