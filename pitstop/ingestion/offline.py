@@ -43,19 +43,10 @@ def batch_folder(source: ParquetSource, root: Path | str, stream_source: str) ->
     return path
 
 
-class RollingParquetWriter:
-    """Buffers decoded rows of one stream source and writes them out as one file per event date.
+class _RowBuffer:
+    """Decoded rows of one stream source waiting for the next roll."""
 
-    Args:
-        folder: the batch source's folder.
-        schema: the rows' Arrow schema (``StreamSchema.arrow_schema()``).
-        ts_column: the event-time column (decides the date folder).
-    """
-
-    def __init__(self, folder: Path, schema: pa.Schema, ts_column: str) -> None:
-        self.folder = folder
-        self.schema = schema
-        self.ts_column = ts_column
+    def __init__(self) -> None:
         self._pending: list[pa.Table] = []
         self.rows = 0
         self.oldest: float | None = None
@@ -69,15 +60,39 @@ class RollingParquetWriter:
         self._pending.append(table)
         self.rows += table.num_rows
 
+    def _buffered(self) -> pa.Table | None:
+        return pa.concat_tables(self._pending).combine_chunks() if self._pending else None
+
+    def _clear(self) -> None:
+        self._pending.clear()
+        self.rows = 0
+        self.oldest = None
+
+
+class RollingParquetWriter(_RowBuffer):
+    """Buffers decoded rows of one stream source and writes them out as one file per event date.
+
+    Args:
+        folder: the batch source's folder.
+        schema: the rows' Arrow schema (``StreamSchema.arrow_schema()``).
+        ts_column: the event-time column (decides the date folder).
+    """
+
+    def __init__(self, folder: Path, schema: pa.Schema, ts_column: str) -> None:
+        super().__init__()
+        self.folder = folder
+        self.schema = schema
+        self.ts_column = ts_column
+
     def flush(self) -> list[Path]:
         """Write the buffered rows (one file per event date); the buffer is cleared only on success.
 
         Raises:
             OSError: the folder cannot be written (the caller retries; nothing is lost or half-visible).
         """
-        if not self._pending:
+        table = self._buffered()
+        if table is None:
             return []
-        table = pa.concat_tables(self._pending).combine_chunks()
         dates = pc.cast(table.column(self.ts_column), pa.date32())
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         written: list[Path] = []
@@ -86,9 +101,7 @@ class RollingParquetWriter:
             part = table if len(days) == 1 else table.filter(pc.equal(dates, pa.scalar(day, pa.date32())))
             folder = self.folder / day.isoformat()
             written.append(_write_atomically(part, folder, f"part-{stamp}-{uuid.uuid4().hex[:12]}.parquet"))
-        self._pending.clear()
-        self.rows = 0
-        self.oldest = None
+        self._clear()
         return written
 
 
@@ -107,26 +120,16 @@ def _write_atomically(table: pa.Table, folder: Path, name: str) -> Path:
     return target
 
 
-class RollingDeltaWriter:
+class RollingDeltaWriter(_RowBuffer):
     """Buffers decoded rows of one stream source and appends them to its Delta table, one commit per roll.
 
     The same interface as ``RollingParquetWriter``; ``flush`` returns the table's location once per commit.
     """
 
     def __init__(self, source: DeltaSource, root: Path | str) -> None:
+        super().__init__()
         self.source = source
         self.root = root
-        self._pending: list[pa.Table] = []
-        self.rows = 0
-        self.oldest: float | None = None
-
-    def add(self, table: pa.Table) -> None:
-        if table.num_rows == 0:
-            return
-        if self.oldest is None:
-            self.oldest = time.monotonic()
-        self._pending.append(table)
-        self.rows += table.num_rows
 
     def flush(self) -> list[Path]:
         """Commit the buffered rows; the buffer is cleared only on success.
@@ -134,15 +137,12 @@ class RollingDeltaWriter:
         Raises:
             OSError: the commit failed (the caller retries; a failed commit is invisible to readers).
         """
-        if not self._pending:
+        table = self._buffered()
+        if table is None:
             return []
-        table = pa.concat_tables(self._pending).combine_chunks()
         try:
             append_delta(self.source, self.root, table)
         except OfflineStoreError as exc:  # retried like a disk failure
             raise OSError(str(exc)) from exc
-        self._pending.clear()
-        self.rows = 0
-        self.oldest = None
+        self._clear()
         return [Path(self.source.path)]
-
