@@ -256,6 +256,41 @@ class AuthSettings(_Section):
         return self
 
 
+class MonitoringSettings(_Section):
+    """The prediction log that ``pitstop serve`` keeps and the drift checks of ``pitstop monitor`` (docs/monitoring.md)."""
+
+    log_enabled: bool = True
+    """Log every /predict (request id, time, model version, entity keys, feature values and statuses,
+    request data, predictions) to one Delta table per model under ``log_path``."""
+    log_path: str = "data/prediction_log"
+    """Folder of the prediction-log tables, relative to ``offline_store.root`` (so an ``s3://`` root
+    puts the log on object storage too)."""
+    log_sample_rate: float = Field(default=1.0, ge=0, le=1)
+    """Share of /predict requests logged (a whole request or none of it)."""
+    log_buffer_rows: int = Field(default=100_000, ge=1)
+    """Most rows (entities) one worker holds before they are written; past it new rows are dropped
+    and counted in ``pitstop_prediction_log_dropped_total``, never an error to the caller."""
+    log_flush_seconds: float = Field(default=10.0, gt=0)
+    """Each worker writes its buffered rows at least this often (and on shutdown)."""
+    log_flush_rows: int = Field(default=20_000, ge=1)
+    """... or as soon as this many rows wait."""
+    log_retention_days: float | None = Field(default=30.0, gt=0)
+    """``pitstop compact`` and ``pitstop monitor run`` delete logged rows older than this; null keeps them."""
+    profile_sample_rows: int = Field(default=5_000, ge=100)
+    """Rows of a training set kept with each model version for the multivariate (MMD) test."""
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+    """Significance level of every drift test, after the correction across features."""
+    correction: Literal["bh", "bonferroni"] = "bh"
+    """How p-values are corrected across features: Benjamini-Hochberg (false discovery rate) or Bonferroni."""
+    numeric_threshold: float = Field(default=0.1, ge=0)
+    """Smallest Wasserstein distance, in reference standard deviations, that counts as drift of a numeric feature."""
+    categorical_threshold: float = Field(default=0.1, ge=0, le=1)
+    """Smallest Jensen-Shannon distance (base 2) that counts as drift of a categorical feature."""
+    metrics_port: int = Field(default=9109, ge=0, le=65535)
+    """Port of ``pitstop monitor run``'s Prometheus endpoint; 0 turns it off."""
+    metrics_host: str = "0.0.0.0"
+
+
 class Settings(_Section):
     """All settings of one feature repo."""
 
@@ -270,6 +305,7 @@ class Settings(_Section):
     serving: ServingSettings = ServingSettings()
     auth: AuthSettings = AuthSettings()
     storage: StorageSettings = StorageSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
     repo_path: Path = Path(".")
 
     def resolve(self, path: str | Path) -> Path:

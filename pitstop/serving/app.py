@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import os
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,6 +23,7 @@ from pitstop.auth.factory import build_authenticator
 from pitstop.definitions.resolve import ResolvedFeatures
 from pitstop.errors import FeatureRefError, NotRegisteredError, PitstopError
 from pitstop.log import get_logger
+from pitstop.monitoring.prediction_log import LogEntry, PredictionLog, column_types, new_request_id
 from pitstop.online.reader import read_online_features
 from pitstop.redaction import redact_url
 from pitstop.serving import errors as err
@@ -31,8 +33,18 @@ from pitstop.serving.body_limit import BodyLimit
 from pitstop.serving.errors import ApiError, from_pitstop_error, json_response
 from pitstop.serving.fast_path import MAX_BODY_BYTES, FastPath
 from pitstop.serving.inputs import RequestShape, check_columns, request_shape
-from pitstop.serving.metrics import MODEL_SWAPS, PREDICTIONS, TimingMiddleware, render
-from pitstop.serving.model_cache import ModelCache, ServedModel
+from pitstop.serving.metrics import (
+    LOG_DROPPED,
+    LOG_ERRORS,
+    LOG_LAG,
+    LOG_WAITING,
+    LOG_WRITTEN,
+    MODEL_SWAPS,
+    PREDICTIONS,
+    TimingMiddleware,
+    render,
+)
+from pitstop.serving.model_cache import DEFAULT_ALIAS, ModelCache, ServedModel
 from pitstop.serving.offload import Offloader, waiting_on
 from pitstop.serving.route_scopes import OPEN, match_route
 from pitstop.serving.schemas import (
@@ -75,6 +87,11 @@ class Service:
         self.offload = Offloader(self.settings.threads, self.settings.request_timeout_ms)
         self.online_label = f"the online store {redact_url(store.settings.online_store.url)}"
         self._shapes: dict[int, tuple[ResolvedFeatures, RequestShape]] = {}
+        self._types: dict[int, tuple[ResolvedFeatures, dict[str, Any]]] = {}
+        monitoring = store.settings.monitoring
+        self.prediction_log = PredictionLog(
+            monitoring, store.settings.offline_root, on_drop=LOG_DROPPED.inc, on_written=LOG_WRITTEN.inc,
+            on_error=LOG_ERRORS.inc, on_tick=_export_log_gauges) if monitoring.log_enabled else None
 
     async def run(self, handler: Callable[[Service, Any], T], body: Any) -> T:
         """``handler(self, body)`` off the event loop, under the request deadline (503 past it)."""
@@ -91,6 +108,16 @@ class Service:
                 self._shapes.clear()
             hit = (resolved, request_shape(resolved, self.store.settings.offline_root))
             self._shapes[id(resolved)] = hit  # holding `resolved` keeps its id from being reused
+        return hit[1]
+
+    def column_types(self, resolved: ResolvedFeatures) -> dict[str, Any]:
+        """Arrow types of ``resolved``'s columns, for the prediction log (cached like ``shape``)."""
+        hit = self._types.get(id(resolved))
+        if hit is None or hit[0] is not resolved:
+            if len(self._types) > 1024:
+                self._types.clear()
+            hit = (resolved, column_types(resolved))
+            self._types[id(resolved)] = hit
         return hit[1]
 
     def resolve(self, features: list[str] | None, service: str | None, full_names: bool,
@@ -124,6 +151,8 @@ def create_app(repo_path: str | Path | None = None, *, settings: Settings | None
         else:
             auth.start()
         service.cache.start()
+        if service.prediction_log is not None:
+            service.prediction_log.start()
         app.state.service = service
         app.state.auth = auth
         log.info("serving feature repo %s (project %s)", fs.repo_path, fs.settings.project)
@@ -134,6 +163,9 @@ def create_app(repo_path: str | Path | None = None, *, settings: Settings | None
                 auth.stop()
             service.cache.stop()
             service.offload.close()
+            if service.prediction_log is not None:  # shutdown (SIGTERM): write what the buffer holds
+                service.prediction_log.close()
+                _export_log_gauges(service.prediction_log)
             if owned:
                 fs.close()
 
@@ -292,7 +324,17 @@ def predict(service: Service, body: PredictRequest) -> dict[str, Any]:
     predictions = run_model(served, model_inputs(served, response, keys))
     PREDICTIONS.labels(mv.name, str(mv.version)).inc(n)
     count_statuses(response, served.columns)
-    out: dict[str, Any] = {"model": mv.name, "version": mv.version, "predictions": predictions}
+    request_id = body.request_id or new_request_id()
+    prediction_log = service.prediction_log
+    if prediction_log is not None and prediction_log.sampled():
+        prediction_log.record(LogEntry(
+            request_id, time.time_ns() // 1000, mv.name, mv.version,
+            None if body.version is not None else (body.alias or DEFAULT_ALIAS), n,
+            {k: response.values[k] for k in keys}, {c: response.values[c] for c in served.columns},
+            {c: response.statuses[c] for c in served.columns}, body.request_data, predictions,
+            service.column_types(resolved)))
+    out: dict[str, Any] = {"model": mv.name, "version": mv.version, "request_id": request_id,
+                           "predictions": predictions}
     if body.return_features:
         names = keys + served.columns
         out["features"] = {"values": {c: response.values[c] for c in names},
@@ -320,6 +362,11 @@ def _served(service: Service, body: PredictRequest) -> ServedModel:
         raise ApiError(404, "not_found", str(exc), field) from exc
     except PitstopError as exc:
         raise from_pitstop_error(exc, "model") from exc
+
+
+def _export_log_gauges(prediction_log: PredictionLog) -> None:
+    LOG_LAG.set(prediction_log.lag_seconds())
+    LOG_WAITING.set(prediction_log.waiting_rows)
 
 
 def _freeze_gc() -> None:

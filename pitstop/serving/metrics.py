@@ -16,6 +16,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -35,6 +36,15 @@ REQUEST_SECONDS = Histogram(
 PREDICTIONS = Counter("pitstop_predictions_total", "Predictions made, by model and version.", ["model", "version"])
 FEATURE_VALUES = Counter("pitstop_feature_values_total", "Feature values served, by status.", ["status"])
 MODEL_SWAPS = Counter("pitstop_model_swaps_total", "Hot swaps of a served alias to a new version.", ["model"])
+
+LOG_DROPPED = Counter("pitstop_prediction_log_dropped_total",
+                      "Prediction-log rows dropped because a worker's buffer was full (or writes kept failing).")
+LOG_WRITTEN = Counter("pitstop_prediction_log_rows_total", "Prediction-log rows written to the log tables.")
+LOG_ERRORS = Counter("pitstop_prediction_log_write_errors_total", "Failed prediction-log writes (retried).")
+LOG_LAG = Gauge("pitstop_prediction_log_lag_seconds", "Age of the oldest prediction-log row not yet written.",
+                multiprocess_mode="max")
+LOG_WAITING = Gauge("pitstop_prediction_log_buffered_rows", "Prediction-log rows waiting in the workers' buffers.",
+                    multiprocess_mode="livesum")
 
 ENDPOINTS = ("/features", "/predict", "/models", "/health", "/ready", "/metrics")
 

@@ -77,6 +77,10 @@ class PredictRequest(_Body):
     entities: Columns = Field(..., min_length=1, examples=[{"driver_id": [1001], "customer_id": [2001]}])
     request_data: Columns | None = Field(None, description="Columns that the model's on-demand features need.")
     return_features: StrictBool = Field(False, description="Also return the feature values and statuses used.")
+    request_id: StrictStr | None = Field(
+        None, min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$",
+        description="Your id for this request (printable ASCII, no spaces), kept in the prediction log so "
+        "delayed labels can be joined to it; default: a fresh one, returned in the answer.")
 
     @model_validator(mode="after")
     def _alias_or_version(self) -> PredictRequest:
@@ -95,6 +99,8 @@ class PredictResponse(BaseModel):
 
     model: str
     version: int
+    request_id: str
+    """The request's id in the prediction log (the caller's, or a fresh one)."""
     predictions: list[Any]
     features: PredictFeatures | None = None
 

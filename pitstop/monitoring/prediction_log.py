@@ -1,0 +1,331 @@
+"""The prediction log: every /predict a worker answers, buffered in memory and written to a Delta table.
+
+One table per model, ``<offline root>/<monitoring.log_path>/<model>``, one row per scored entity:
+
+``request_id, event_timestamp, model, version, alias, row`` (position in the request), the entity
+keys, each input feature's online value and ``<feature>__status``, the request-data fields, and
+``prediction`` (a number) or ``prediction_json`` (anything else, as JSON text).
+
+Invariants:
+
+* a request never waits on the log and never fails because of it: ``record`` appends references to
+  the request's own (already built, never mutated) lists under an uncontended lock;
+* memory is bounded: past ``log_buffer_rows`` waiting rows, a request's rows are dropped and counted
+  (``pitstop_prediction_log_dropped_total``);
+* a background thread writes the buffer as one Delta commit per model (atomic, so readers see a
+  whole flush or none of it) every ``log_flush_seconds`` or ``log_flush_rows``, and ``close`` writes
+  what is left (the worker's shutdown, i.e. SIGTERM); a failed write keeps the rows for the next try.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from pitstop.errors import OfflineStoreError
+from pitstop.log import get_logger
+from pitstop.redaction import redact_text
+from pitstop.settings import MonitoringSettings
+from pitstop.storage import is_remote, resolve_path
+
+__all__ = ["LogEntry", "PredictionLog", "STATUS_SUFFIX", "log_location", "new_request_id"]
+
+log = get_logger(__name__)
+
+STATUS_SUFFIX = "__status"
+TIME_COLUMN = "event_timestamp"
+MAX_ATTEMPTS = 5
+"""Consecutive failed writes after which the rows they held are dropped (and counted)."""
+_BASE = [("request_id", pa.string()), (TIME_COLUMN, pa.timestamp("us", tz="UTC")), ("model", pa.string()),
+         ("version", pa.int64()), ("alias", pa.string()), ("row", pa.int32())]
+
+
+def log_location(settings: MonitoringSettings, offline_root: Path | str, model: str) -> str:
+    """Where ``model``'s prediction log table lives: an absolute local path or an ``s3://`` URL."""
+    base = str(resolve_path(settings.log_path, offline_root)).rstrip("/")
+    return f"{base}/{model}"
+
+
+def new_request_id() -> str:
+    """A fresh request id (32 hex digits) for a /predict that did not bring its own."""
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One /predict as the log keeps it until the next flush (references, no copies)."""
+
+    request_id: str
+    at_us: int
+    model: str
+    version: int
+    alias: str | None
+    rows: int
+    keys: dict[str, list[Any]]
+    values: dict[str, list[Any]]
+    statuses: dict[str, list[str]]
+    request_data: dict[str, list[Any]] | None
+    predictions: list[Any]
+    types: dict[str, pa.DataType]
+    """Arrow type of each feature and key column (from the definitions), so an all-null flush keeps its type."""
+
+
+class PredictionLog:
+    """A worker's bounded prediction buffer and the thread that writes it (``start``, ``record``, ``close``).
+
+    Args:
+        settings: the ``monitoring`` settings.
+        offline_root: what ``log_path`` is resolved against.
+        on_drop: called with the number of rows dropped (the buffer was full).
+        on_written: called with the number of rows committed.
+        on_error: called when a write fails.
+        on_tick: called with the log about once a second by the writer thread (to export its lag).
+    """
+
+    def __init__(self, settings: MonitoringSettings, offline_root: Path | str, *,
+                 on_drop: Any = None, on_written: Any = None, on_error: Any = None, on_tick: Any = None) -> None:
+        self.settings = settings
+        self.offline_root = offline_root
+        self._entries: list[LogEntry] = []
+        self._rows = 0
+        self._oldest: float | None = None
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._write_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._on_drop = on_drop or (lambda n: None)
+        self._on_written = on_written or (lambda n: None)
+        self._on_error = on_error or (lambda: None)
+        self._on_tick = on_tick or (lambda log: None)
+        self._failures = 0
+        self.dropped = 0
+        self.written = 0
+
+    def start(self) -> None:
+        """Start the background writer."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="pitstop-prediction-log", daemon=True)
+            self._thread.start()
+
+    def sampled(self) -> bool:
+        """Whether this request is logged (``log_sample_rate``)."""
+        rate = self.settings.log_sample_rate
+        return rate >= 1.0 or (rate > 0.0 and random.random() < rate)
+
+    def record(self, entry: LogEntry) -> bool:
+        """Queue one request's rows; False (and counted) when the buffer is full. Never raises, never blocks."""
+        with self._lock:
+            if self._rows + entry.rows > self.settings.log_buffer_rows:
+                self.dropped += entry.rows
+                full = True
+            else:
+                full = False
+                self._entries.append(entry)
+                self._rows += entry.rows
+                if self._oldest is None:
+                    self._oldest = time.time()
+                if self._rows >= self.settings.log_flush_rows:
+                    self._wake.set()
+        if full:
+            self._on_drop(entry.rows)
+        return not full
+
+    @property
+    def waiting_rows(self) -> int:
+        """Rows buffered and not yet written."""
+        return self._rows
+
+    def lag_seconds(self) -> float:
+        """Age of the oldest row not yet written (0 when none waits)."""
+        oldest = self._oldest
+        return 0.0 if oldest is None else max(0.0, time.time() - oldest)
+
+    def flush(self) -> int:
+        """Write every buffered row now (one commit per model); returns the rows written.
+
+        Raises:
+            OfflineStoreError: a table could not be written; its rows stay buffered for the next flush.
+        """
+        with self._write_lock:
+            with self._lock:
+                entries, self._entries = self._entries, []
+                oldest, self._oldest = self._oldest, None
+            if not entries:
+                return 0
+            by_model: dict[str, list[LogEntry]] = {}
+            for entry in entries:
+                by_model.setdefault(entry.model, []).append(entry)
+            written = 0
+            failed: list[LogEntry] = []
+            error: Exception | None = None
+            for model, group in by_model.items():
+                try:
+                    written += self._write(model, group)
+                except Exception as exc:  # any failure keeps the rows; the request path never sees it
+                    failed += group
+                    error = exc
+            lost = 0
+            self._failures = self._failures + 1 if failed else 0
+            if failed and self._failures >= MAX_ATTEMPTS:  # a write that keeps failing must not wedge the log
+                lost, failed, self._failures = sum(e.rows for e in failed), [], 0
+                self.dropped += lost
+                self._on_drop(lost)
+                log.error("prediction log: %d rows dropped after %d failed writes: %s", lost, MAX_ATTEMPTS, error)
+            with self._lock:
+                self._rows -= written + lost
+                if failed:
+                    self._entries[:0] = failed
+                    self._oldest = oldest if self._oldest is None else min(oldest or self._oldest, self._oldest)
+            self.written += written
+            if written:
+                self._on_written(written)
+            if error is not None:
+                raise error if isinstance(error, OfflineStoreError) else OfflineStoreError(str(error))
+            return written
+
+    def close(self, timeout: float = 20.0) -> None:
+        """Stop the writer and write what is left (a worker's shutdown)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        try:
+            self.flush()
+        except OfflineStoreError as exc:
+            log.error("prediction log: %d rows could not be written at shutdown and are lost: %s", self._rows, exc)
+
+    def _run(self) -> None:
+        last = time.monotonic()
+        while not self._stop.is_set():
+            self._wake.wait(1.0)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            self._on_tick(self)
+            due = time.monotonic() - last >= self.settings.log_flush_seconds
+            if not (due or self._rows >= self.settings.log_flush_rows):
+                continue
+            last = time.monotonic()
+            try:
+                self.flush()
+            except OfflineStoreError as exc:
+                self._on_error()
+                log.warning("prediction log: write failed, %d rows kept for the next try: %s", self._rows, exc)
+            self._on_tick(self)
+
+    def _write(self, model: str, entries: list[LogEntry]) -> int:
+        from pitstop.extras import require_extra
+
+        require_extra("delta", "the prediction log", "deltalake")
+        from deltalake import write_deltalake
+
+        from pitstop.offline.delta_append import delta_storage_options
+
+        table = entries_table(entries)
+        location = log_location(self.settings, self.offline_root, model)
+        if not is_remote(location):
+            Path(location).mkdir(parents=True, exist_ok=True)
+        try:
+            write_deltalake(location, table, mode="append", schema_mode="merge",
+                            storage_options=delta_storage_options(location, writing=True))
+        except Exception as exc:  # delta-rs raises its own and plain exceptions
+            raise OfflineStoreError(f"cannot append to the prediction log {location}: {redact_text(str(exc))}") from exc
+        return table.num_rows
+
+
+def entries_table(entries: Sequence[LogEntry]) -> pa.Table:
+    """The log rows of ``entries`` (one model) as one Arrow table; columns missing in some entries are null."""
+    columns: dict[str, list[Any]] = {name: [] for name, _ in _BASE}
+    types: dict[str, pa.DataType] = dict(_BASE)
+    total = 0
+    numeric_predictions = all(_is_number(p) for e in entries for p in e.predictions)
+    prediction_column = "prediction" if numeric_predictions else "prediction_json"
+    types[prediction_column] = pa.float64() if numeric_predictions else pa.string()
+
+    def put(name: str, values: Sequence[Any], kind: pa.DataType | None) -> None:
+        column = columns.get(name)
+        if column is None:
+            column = columns[name] = [None] * total
+            if kind is not None:
+                types[name] = kind
+        column.extend(values)
+
+    for e in entries:
+        n = e.rows
+        columns["request_id"].extend([e.request_id] * n)
+        columns[TIME_COLUMN].extend([e.at_us] * n)
+        columns["model"].extend([e.model] * n)
+        columns["version"].extend([e.version] * n)
+        columns["alias"].extend([e.alias] * n)
+        columns["row"].extend(range(n))
+        for name, values in e.keys.items():
+            put(name, values, e.types.get(name))
+        for name, values in e.values.items():
+            put(name, values, e.types.get(name))
+            put(name + STATUS_SUFFIX, e.statuses[name], pa.string())
+        for name, values in (e.request_data or {}).items():
+            put(name, values, None)
+        predictions = e.predictions if numeric_predictions else [orjson.dumps(p).decode() for p in e.predictions]
+        put(prediction_column, predictions, types[prediction_column])
+        total += n
+        for column in columns.values():  # columns this entry lacks
+            if len(column) < total:
+                column.extend([None] * (total - len(column)))
+    arrays = {}
+    for name, values in columns.items():
+        kind = types.get(name)
+        if name == TIME_COLUMN:
+            arrays[name] = pa.array(values, pa.int64()).cast(pa.timestamp("us", tz="UTC"))
+        else:
+            arrays[name] = _array(values, kind)
+    return pa.table(arrays)
+
+
+def _array(values: list[Any], kind: pa.DataType | None) -> pa.Array:
+    if kind is not None:
+        try:
+            return pa.array(values, kind)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            pass  # a request value of another type than declared: keep it as text rather than lose the row
+    try:
+        array = pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return pa.array([None if v is None else str(v) for v in values], pa.string())
+    return array.cast(pa.string()) if pa.types.is_null(array.type) else array
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def column_types(resolved: Any) -> dict[str, pa.DataType]:
+    """Arrow types of the key, feature and request columns a ``ResolvedFeatures`` produces (by output name)."""
+    types: dict[str, pa.DataType] = {}
+    for sel in resolved.views.values():
+        by_name = {f.name: f.dtype for f in sel.view.fields}
+        for key in sel.view.join_keys:
+            if key in by_name:
+                types.setdefault(key, by_name[key].to_arrow())
+        for feature, column in sel.aliases.items():
+            if feature in by_name:
+                types[column] = by_name[feature].to_arrow()
+    for sel in resolved.on_demand.values():
+        outputs = {f.name: f.dtype for f in sel.view.schema_}
+        for feature in sel.features:
+            column = sel.aliases.get(feature, feature)
+            if feature in outputs:
+                types[column] = outputs[feature].to_arrow()
+        for f in sel.view.request_fields:
+            types.setdefault(f.name, f.dtype.to_arrow())
+    return types

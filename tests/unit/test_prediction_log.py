@@ -1,0 +1,76 @@
+"""PredictionLog: bounded buffer, one Delta commit per flush, failed writes kept then dropped, schema merge."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from deltalake import DeltaTable
+
+from pitstop.errors import OfflineStoreError
+from pitstop.monitoring.prediction_log import MAX_ATTEMPTS, LogEntry, PredictionLog, entries_table
+from pitstop.settings import MonitoringSettings
+
+
+def entry(request_id: str, version: int = 1, rows: int = 2, features: tuple[str, ...] = ("rate",),
+          predictions: list[Any] | None = None) -> LogEntry:
+    values = {f: [0.5] * rows for f in features}
+    return LogEntry(request_id, 1_700_000_000_000_000, "m", version, "production", rows,
+                    {"driver_id": list(range(rows))}, values, {f: ["PRESENT"] * rows for f in features}, None,
+                    predictions if predictions is not None else [1.0] * rows,
+                    {"driver_id": pa.int64(), **{f: pa.float64() for f in features}})
+
+
+def test_flush_commits_rows_and_a_full_buffer_drops(tmp_path: Path) -> None:
+    drops: list[int] = []
+    plog = PredictionLog(MonitoringSettings(log_buffer_rows=5), tmp_path, on_drop=drops.append)
+    assert plog.record(entry("a")) and plog.record(entry("b"))
+    assert not plog.record(entry("c"))  # 4 + 2 > 5
+    assert drops == [2] and plog.dropped == 2 and plog.waiting_rows == 4
+    assert plog.flush() == 4 and plog.waiting_rows == 0 and plog.lag_seconds() == 0
+    table = DeltaTable(str(tmp_path / "data" / "prediction_log" / "m")).to_pyarrow_table()
+    assert sorted(table.column("request_id").to_pylist()) == ["a", "a", "b", "b"]
+    assert table.column("row").to_pylist().count(1) == 2
+
+
+def test_versions_with_other_features_merge_into_one_table(tmp_path: Path) -> None:
+    plog = PredictionLog(MonitoringSettings(), tmp_path)
+    plog.record(entry("a", version=1, features=("rate",)))
+    plog.flush()
+    plog.record(entry("b", version=2, features=("rate", "trips")))
+    plog.flush()
+    table = DeltaTable(str(tmp_path / "data" / "prediction_log" / "m")).to_pyarrow_table().sort_by("version")
+    assert table.column("trips").to_pylist() == [None, None, 0.5, 0.5]
+    assert table.column("trips__status").to_pylist()[:2] == [None, None]
+
+
+def test_a_failing_write_keeps_rows_then_drops_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    drops: list[int] = []
+    plog = PredictionLog(MonitoringSettings(), tmp_path, on_drop=drops.append)
+
+    def broken(model: str, entries: list[LogEntry]) -> int:
+        raise OfflineStoreError("disk full")
+
+    monkeypatch.setattr(plog, "_write", broken)
+    plog.record(entry("a"))
+    for attempt in range(1, MAX_ATTEMPTS):
+        with pytest.raises(OfflineStoreError):
+            plog.flush()
+        assert plog.waiting_rows == 2, attempt  # kept for the next try
+    with pytest.raises(OfflineStoreError):
+        plog.flush()
+    assert plog.waiting_rows == 0 and drops == [2]
+
+
+def test_predictions_that_are_not_numbers_are_kept_as_json() -> None:
+    table = entries_table([entry("a", predictions=[[0.1, 0.9], "x"])])
+    assert table.column("prediction_json").to_pylist() == ["[0.1,0.9]", '"x"']
+    assert "prediction" not in table.column_names
+
+
+def test_sampling_rate_zero_logs_nothing(tmp_path: Path) -> None:
+    plog = PredictionLog(MonitoringSettings(log_sample_rate=0.0), tmp_path)
+    assert not any(plog.sampled() for _ in range(100))
+    assert all(PredictionLog(MonitoringSettings(), tmp_path).sampled() for _ in range(100))
