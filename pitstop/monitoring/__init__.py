@@ -1,11 +1,15 @@
-"""Model monitoring (issue 14, in progress): drift statistics between a reference and a current window."""
+"""Model monitoring: the prediction log, reference profiles, drift, delayed-label performance and skew."""
 
 from pitstop.monitoring.drift import (
+    DriftReport,
     FeatureDrift,
+    MultivariateDrift,
     adjust_p_values,
-    categorical_drift,
-    drift_table,
-    numeric_drift,
+    compare_tables,
+    drift_report,
+    mmd_test,
 )
+from pitstop.monitoring.profile import ReferenceProfile, build_profile
 
-__all__ = ["FeatureDrift", "adjust_p_values", "categorical_drift", "drift_table", "numeric_drift"]
+__all__ = ["DriftReport", "FeatureDrift", "MultivariateDrift", "ReferenceProfile", "adjust_p_values",
+           "build_profile", "compare_tables", "drift_report", "mmd_test"]

@@ -1,29 +1,54 @@
-"""Per-feature drift between a reference sample (a model version's training set) and a current window.
+"""Drift of a current window against a reference profile (a model version's training set, or another window).
 
 A feature is flagged only when a significance test **and** an effect size both say so:
 
 * numeric: two-sample Kolmogorov-Smirnov (p-value) and the Wasserstein distance divided by the
   reference's standard deviation (effect; 0.1 = the distributions differ by about a tenth of a
-  standard deviation);
+  standard deviation); the population stability index over the reference's deciles is reported too;
 * categorical: chi-squared test of homogeneity on the 2 x K table of counts (a two-sample test:
-  the reference is a sample too, not the true distribution) and the Jensen-Shannon distance
-  (base 2, 0..1) between the two category distributions (effect).
+  the reference is a sample too, not the true distribution; categories expected fewer than 5 times
+  are pooled so the test's approximation holds) and the Jensen-Shannon distance (base 2, 0..1).
 
 p-values are corrected across the features of one report (Benjamini-Hochberg by default,
-Bonferroni on request). With a large window every test is "significant" for a negligible shift; the
-effect threshold keeps those out. With a tiny window the correction keeps noise out.
+Bonferroni on request). With a large window every test is "significant" for a negligible shift;
+the effect threshold keeps those out. With a tiny window the correction keeps noise out.
+
+Across features, a Maximum Mean Discrepancy permutation test on row samples of the numeric
+features (standardised, Gaussian kernel with the median-distance bandwidth) catches changes no
+single feature shows, such as a changed correlation.
+
+The numeric tests read the reference from its profile (quantiles with their exact CDF), so the
+reference's size costs nothing at test time: KS is evaluated at the 1,001 profiled points (a lower
+bound of the exact statistic, so its p-value errs on the conservative side), and Wasserstein from
+the quantile functions. References of at most 2,000 values are kept whole and tested exactly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
 
 from pitstop.errors import ConfigError
 from pitstop.extras import require_extra
+from pitstop.monitoring.profile import (
+    NULL_CATEGORY,
+    OTHER_CATEGORY,
+    QUANTILES,
+    CategoricalSummary,
+    NumericSummary,
+    ReferenceProfile,
+    build_profile,
+    category_counts,
+    numeric_values,
+)
 
-__all__ = ["FeatureDrift", "adjust_p_values", "categorical_drift", "drift_table", "numeric_drift"]
+__all__ = ["DriftReport", "FeatureDrift", "MultivariateDrift", "adjust_p_values", "compare_tables",
+           "drift_report", "mmd_test"]
 
 Correction = Literal["bh", "bonferroni"]
 
@@ -43,41 +68,66 @@ class FeatureDrift:
     drifted: bool
     reference_rows: int
     current_rows: int
+    psi: float | None = None
+    """Population stability index over the reference's deciles (numeric only)."""
+    null_share_reference: float = 0.0
+    null_share_current: float = 0.0
+    histogram: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """For plots: ``labels`` (bin or category names), ``reference`` and ``current`` shares."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-able dict (without the histogram)."""
+        return {k: getattr(self, k) for k in ("feature", "kind", "test", "statistic", "p_value", "p_adjusted",
+                                              "effect", "drifted", "reference_rows", "current_rows", "psi",
+                                              "null_share_reference", "null_share_current")}
 
 
-def numeric_drift(reference: Sequence[float], current: Sequence[float]) -> tuple[float, float, float]:
-    """(KS statistic, p-value, normalised Wasserstein distance); nulls and NaNs are left out."""
-    require_extra("monitor", "drift statistics", "scipy")
-    import numpy as np
-    from scipy import stats
+@dataclass(frozen=True)
+class MultivariateDrift:
+    """The MMD test across the numeric features."""
 
-    ref = np.asarray(reference, dtype=float)
-    cur = np.asarray(current, dtype=float)
-    ref, cur = ref[~np.isnan(ref)], cur[~np.isnan(cur)]
-    if len(ref) == 0 or len(cur) == 0:
-        return 0.0, 1.0, 0.0
-    result = stats.ks_2samp(ref, cur, method="asymp" if len(ref) * len(cur) > 10_000 else "auto")
-    scale = float(np.std(ref)) or 1.0
-    return float(result.statistic), float(result.pvalue), float(stats.wasserstein_distance(ref, cur) / scale)
+    features: list[str]
+    statistic: float
+    """Squared MMD (biased estimate) between the two standardised samples."""
+    p_value: float
+    drifted: bool
+    reference_rows: int
+    current_rows: int
+    permutations: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-able dict."""
+        return dict(self.__dict__)
 
 
-def categorical_drift(reference: Sequence[Any], current: Sequence[Any]) -> tuple[float, float, float]:
-    """(chi-squared statistic, p-value, Jensen-Shannon distance) of two samples of categories (None counts)."""
-    require_extra("monitor", "drift statistics", "scipy")
-    from collections import Counter
+@dataclass(frozen=True)
+class DriftReport:
+    """Per-feature drift, the multivariate test, and the settings they were judged by."""
 
-    import numpy as np
-    from scipy import stats
-    from scipy.spatial.distance import jensenshannon
+    features: list[FeatureDrift]
+    multivariate: MultivariateDrift | None
+    alpha: float
+    correction: Correction
+    numeric_threshold: float
+    categorical_threshold: float
+    reference_rows: int
+    current_rows: int
 
-    ref, cur = Counter(map(str, reference)), Counter(map(str, current))
-    categories = sorted(set(ref) | set(cur))
-    if len(categories) < 2 or not ref or not cur:
-        return 0.0, 1.0, 0.0
-    table = np.array([[ref[c] for c in categories], [cur[c] for c in categories]], dtype=float)
-    statistic, p_value, _, _ = stats.chi2_contingency(table, correction=False)
-    shares = table / table.sum(axis=1, keepdims=True)
-    return float(statistic), float(p_value), float(jensenshannon(shares[0], shares[1], base=2))
+    @property
+    def drifted(self) -> list[str]:
+        """Names of the flagged features (plus ``<multivariate>`` when the MMD test flags)."""
+        names = [f.feature for f in self.features if f.drifted]
+        if self.multivariate is not None and self.multivariate.drifted:
+            names.append("<multivariate>")
+        return names
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-able dict."""
+        return {"alpha": self.alpha, "correction": self.correction, "numeric_threshold": self.numeric_threshold,
+                "categorical_threshold": self.categorical_threshold, "reference_rows": self.reference_rows,
+                "current_rows": self.current_rows, "drifted": self.drifted,
+                "features": [f.as_dict() for f in self.features],
+                "multivariate": self.multivariate.as_dict() if self.multivariate else None}
 
 
 def adjust_p_values(p_values: Sequence[float], method: Correction = "bh") -> list[float]:
@@ -97,34 +147,212 @@ def adjust_p_values(p_values: Sequence[float], method: Correction = "bh") -> lis
     return adjusted
 
 
-def drift_table(reference: Mapping[str, Sequence[Any]], current: Mapping[str, Sequence[Any]],
-                categorical: set[str] | frozenset[str] = frozenset(), *, alpha: float = 0.05,
-                numeric_threshold: float = 0.05, categorical_threshold: float = 0.1,
-                correction: Correction = "bh") -> list[FeatureDrift]:
-    """Drift of every feature of ``reference`` that ``current`` also has, in ``reference``'s order.
+@dataclass
+class _Result:
+    feature: str
+    kind: Literal["numeric", "categorical"]
+    statistic: float
+    p_value: float
+    effect: float
+    current_rows: int
+    reference_rows: int
+    psi: float | None
+    null_ref: float
+    null_cur: float
+    histogram: dict[str, Any]
+
+
+def numeric_drift(name: str, ref: NumericSummary, values: np.ndarray) -> _Result:
+    """KS, normalised Wasserstein and PSI of ``values`` (NaN = null) against ``ref``."""
+    from scipy import stats
+
+    finite = values[~np.isnan(values)]
+    null_ref = ref.nulls / max(1, ref.count + ref.nulls)
+    null_cur = 1.0 - len(finite) / max(1, len(values))
+    if ref.count == 0 or len(finite) == 0:
+        return _Result(name, "numeric", 0.0, 1.0, 0.0, len(finite), ref.count, None, null_ref, null_cur, {})
+    cur = np.sort(finite)
+    m, n = len(cur), ref.count
+    points = np.asarray(ref.values)
+    scale = ref.std or 1.0
+    if ref.exact:
+        result = stats.ks_2samp(points, cur, method="asymp" if n * m > 10_000 else "auto")
+        statistic, p_value = float(result.statistic), float(result.pvalue)
+        wasserstein = float(stats.wasserstein_distance(points, cur))
+    else:
+        cur_cdf = np.searchsorted(cur, points, side="right") / m
+        statistic = float(np.max(np.abs(np.asarray(ref.cdf) - cur_cdf)))
+        n_eff = round(n * m / (n + m))
+        p_value = float(stats.kstwo.sf(statistic, max(1, n_eff)))
+        probs = np.arange(1, QUANTILES + 1) / QUANTILES
+        cur_q = cur[np.clip(np.ceil(probs * m).astype(np.int64) - 1, 0, m - 1)]
+        wasserstein = float(np.mean(np.abs(points[1:] - cur_q)))
+    psi, histogram = _psi_and_histogram(ref, cur)
+    return _Result(name, "numeric", statistic, p_value, wasserstein / scale, m, n, psi, null_ref, null_cur, histogram)
+
+
+def _ref_cdf_at(ref: NumericSummary, x: np.ndarray) -> np.ndarray:
+    """The reference CDF at ``x`` (interpolated between profiled points)."""
+    points, cdf = np.asarray(ref.values), np.asarray(ref.cdf)
+    return np.interp(x, points, cdf, left=0.0, right=1.0)
+
+
+def _psi_and_histogram(ref: NumericSummary, cur: np.ndarray) -> tuple[float, dict[str, Any]]:
+    m = len(cur)
+    deciles = np.quantile(np.asarray(ref.values), np.linspace(0.1, 0.9, 9))
+    edges = np.unique(deciles)
+    ref_cdf = np.concatenate([[0.0], _ref_cdf_at(ref, edges), [1.0]])
+    cur_cdf = np.concatenate([[0.0], np.searchsorted(cur, edges, side="right") / m, [1.0]])
+    r, c = np.clip(np.diff(ref_cdf), 1e-4, None), np.clip(np.diff(cur_cdf), 1e-4, None)
+    psi = float(np.sum((c - r) * np.log(c / r)))
+    low = min(ref.minimum, float(cur[0]))
+    high = max(ref.maximum, float(cur[-1]))
+    lo_q, hi_q = np.quantile(np.asarray(ref.values), [0.005, 0.995])  # plot the bulk, not the outliers
+    low, high = max(low, float(lo_q) - 0.1 * (hi_q - lo_q)), min(high, float(hi_q) + 0.1 * (hi_q - lo_q))
+    if not high > low:
+        high = low + 1.0
+    bins = np.linspace(low, high, 31)
+    ref_h = np.diff(np.concatenate([[0.0], _ref_cdf_at(ref, bins[1:-1]), [1.0]]))
+    cur_h = np.diff(np.concatenate([[0.0], np.searchsorted(cur, bins[1:-1], side="right") / m, [1.0]]))
+    return psi, {"edges": bins.tolist(), "reference": ref_h.tolist(), "current": cur_h.tolist()}
+
+
+def categorical_drift(name: str, ref: CategoricalSummary, counts: Mapping[str, int]) -> _Result:
+    """Chi-squared homogeneity and Jensen-Shannon distance of ``counts`` against ``ref``'s counts."""
+    from scipy import stats
+    from scipy.spatial.distance import jensenshannon
+
+    known = set(ref.counts)
+    cur_counts: dict[str, int] = {}
+    for key, count in counts.items():  # categories pooled as "other" in the reference are pooled here too
+        target = key if key in known or OTHER_CATEGORY not in known else OTHER_CATEGORY
+        cur_counts[target] = cur_counts.get(target, 0) + count
+    n_ref, n_cur = sum(ref.counts.values()), sum(cur_counts.values())
+    null_ref = ref.counts.get(NULL_CATEGORY, 0) / max(1, n_ref)
+    null_cur = cur_counts.get(NULL_CATEGORY, 0) / max(1, n_cur)
+    categories = sorted(set(ref.counts) | set(cur_counts), key=lambda c: -(ref.counts.get(c, 0) + cur_counts.get(c, 0)))
+    if not n_ref or not n_cur:
+        return _Result(name, "categorical", 0.0, 1.0, 0.0, n_cur, n_ref, None, null_ref, null_cur, {})
+    table = np.array([[ref.counts.get(c, 0) for c in categories], [cur_counts.get(c, 0) for c in categories]],
+                     dtype=float)
+    shares = table / table.sum(axis=1, keepdims=True)
+    effect = float(jensenshannon(shares[0], shares[1], base=2))
+    pooled = _pool_rare(table)
+    if pooled.shape[1] < 2:
+        statistic, p_value = 0.0, 1.0
+    else:
+        statistic, p_value, _, _ = stats.chi2_contingency(pooled, correction=False)
+    top = categories[:20]
+    histogram = {"labels": top, "reference": shares[0][: len(top)].tolist(), "current": shares[1][: len(top)].tolist()}
+    return _Result(name, "categorical", float(statistic), float(p_value), effect, n_cur, n_ref, None,
+                   null_ref, null_cur, histogram)
+
+
+def _pool_rare(table: np.ndarray) -> np.ndarray:
+    """Merge the categories expected fewer than 5 times in either sample into one column (left out if still rare)."""
+    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
+    rare = (expected < 5).any(axis=0)
+    if not rare.any():
+        return table
+    merged = table[:, rare].sum(axis=1, keepdims=True)
+    if (merged.sum() * table.sum(axis=1) / table.sum() < 5).any():
+        return table[:, ~rare]
+    return np.hstack([table[:, ~rare], merged])
+
+
+def mmd_test(reference: np.ndarray, current: np.ndarray, *, permutations: int = 300, max_rows: int = 1_000,
+             seed: int = 0) -> tuple[float, float, int, int]:
+    """Maximum Mean Discrepancy permutation test of two row samples (rows x features, no NaN).
+
+    Returns (squared MMD, p-value, reference rows used, current rows used). Columns are standardised
+    by the reference; Gaussian kernel with the median pairwise distance as bandwidth.
+    """
+    rng = np.random.default_rng(seed)
+    if len(reference) > max_rows:
+        reference = reference[rng.choice(len(reference), max_rows, replace=False)]
+    if len(current) > max_rows:
+        current = current[rng.choice(len(current), max_rows, replace=False)]
+    n, m = len(reference), len(current)
+    if n < 10 or m < 10:
+        return 0.0, 1.0, n, m
+    mean, std = reference.mean(axis=0), reference.std(axis=0)
+    std[std == 0] = 1.0
+    pooled = (np.vstack([reference, current]) - mean) / std
+    sq = np.sum(pooled**2, axis=1)
+    d2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * pooled @ pooled.T, 0.0)
+    upper = d2[np.triu_indices(len(pooled), k=1)]
+    bandwidth2 = float(np.median(upper)) or 1.0
+    kernel = np.exp(-d2 / bandwidth2)
+    weights = np.empty((n + m, permutations + 1))
+    base = np.concatenate([np.full(n, 1.0 / n), np.full(m, -1.0 / m)])
+    weights[:, 0] = base
+    for j in range(1, permutations + 1):
+        weights[:, j] = base[rng.permutation(n + m)]
+    stats_ = np.einsum("ij,ij->j", weights, kernel @ weights)
+    observed = float(stats_[0])
+    p_value = (1 + int(np.sum(stats_[1:] >= observed))) / (permutations + 1)
+    return observed, float(p_value), n, m
+
+
+def drift_report(profile: ReferenceProfile, current: pa.Table, *, features: Iterable[str] | None = None,
+                 alpha: float = 0.05, correction: Correction = "bh", numeric_threshold: float = 0.05,
+                 categorical_threshold: float = 0.1, multivariate: bool = True, seed: int = 0) -> DriftReport:
+    """Drift of every profiled feature that ``current`` also holds.
 
     Args:
-        reference: feature -> reference values (e.g. the training set's column).
-        current: feature -> values of the window being checked.
-        categorical: features tested as categories; the others are numeric.
+        profile: the reference (``build_profile`` of the training set or of another window).
+        current: the window to check (e.g. logged predictions), one column per feature.
+        features: only these features (default: every profiled one).
         alpha: significance level after the correction.
-        numeric_threshold: smallest normalised Wasserstein distance that counts as drift.
-        categorical_threshold: smallest Jensen-Shannon distance that counts as drift.
         correction: ``"bh"`` (Benjamini-Hochberg) or ``"bonferroni"``.
+        numeric_threshold: smallest Wasserstein distance, in reference standard deviations, that counts.
+        categorical_threshold: smallest Jensen-Shannon distance that counts.
+        multivariate: also run the MMD test across the numeric features.
+        seed: seed of the MMD test's sampling and permutations.
     """
-    rows = []
-    for feature, ref in reference.items():
-        if feature not in current:
-            continue
-        cur = current[feature]
-        if feature in categorical:
-            rows.append((feature, "categorical", "chi2", *categorical_drift(ref, cur), len(ref), len(cur)))
-        else:
-            rows.append((feature, "numeric", "ks", *numeric_drift(ref, cur), len(ref), len(cur)))
-    adjusted = adjust_p_values([r[4] for r in rows], correction)
+    require_extra("monitor", "drift statistics", "scipy")
+    wanted = set(features) if features is not None else None
+    results: list[_Result] = []
+    numeric_used: list[str] = []
+    for name, summary in profile.numeric.items():
+        if name in current.column_names and (wanted is None or name in wanted):
+            results.append(numeric_drift(name, summary, numeric_values(current.column(name))))
+            numeric_used.append(name)
+    for name, cat_summary in profile.categorical.items():
+        if name in current.column_names and (wanted is None or name in wanted):
+            results.append(categorical_drift(name, cat_summary, category_counts(current.column(name))))
+    adjusted = adjust_p_values([r.p_value for r in results], correction)
     out = []
-    for (feature, kind, test, statistic, p, effect, n_ref, n_cur), p_adj in zip(rows, adjusted, strict=True):
-        threshold = categorical_threshold if kind == "categorical" else numeric_threshold
-        out.append(FeatureDrift(feature, kind, test, statistic, p, p_adj, effect,  # type: ignore[arg-type]
-                                p_adj < alpha and effect >= threshold, n_ref, n_cur))
-    return out
+    for r, p_adj in zip(results, adjusted, strict=True):
+        threshold = categorical_threshold if r.kind == "categorical" else numeric_threshold
+        drifted = p_adj < alpha and r.effect >= threshold and not math.isnan(r.effect)
+        out.append(FeatureDrift(r.feature, r.kind, "chi2" if r.kind == "categorical" else "ks", r.statistic,
+                                r.p_value, p_adj, r.effect, drifted, r.reference_rows, r.current_rows, r.psi,
+                                r.null_ref, r.null_cur, r.histogram))
+    mv = None
+    sample_names = [c for c in numeric_used if profile.sample is not None and c in profile.sample.column_names]
+    if multivariate and len(sample_names) >= 2 and profile.sample is not None:
+        ref_rows = _rows(profile.sample, sample_names)
+        cur_rows = _rows(current, sample_names, limit=20_000, seed=seed)
+        statistic, p_value, n_ref, n_cur = mmd_test(ref_rows, cur_rows, seed=seed)
+        mv = MultivariateDrift(sample_names, statistic, p_value, p_value < alpha, n_ref, n_cur, 300)
+    return DriftReport(out, mv, alpha, correction, numeric_threshold, categorical_threshold, profile.rows,
+                       current.num_rows)
+
+
+def _rows(table: pa.Table, names: list[str], *, limit: int | None = None, seed: int = 0) -> np.ndarray:
+    """Rows of ``names`` as a float matrix without rows holding a null (a uniform subset of at most ``limit``)."""
+    if limit is not None and table.num_rows > limit:
+        rng = np.random.default_rng(seed + 1)
+        table = table.take(pa.array(np.sort(rng.choice(table.num_rows, limit, replace=False))))
+    matrix = np.column_stack([numeric_values(table.column(c)) for c in names]) if names else np.empty((0, 0))
+    return matrix[~np.isnan(matrix).any(axis=1)]
+
+
+def compare_tables(reference: pa.Table, current: pa.Table, *, categorical: Iterable[str] = (),
+                   features: Iterable[str] | None = None, **options: Any) -> DriftReport:
+    """Drift between two tables: profiles ``reference`` (see ``build_profile``), then ``drift_report``."""
+    chosen = list(features) if features is not None else [c for c in reference.column_names
+                                                         if c in current.column_names]
+    profile = build_profile(reference, chosen, categorical=categorical)
+    return drift_report(profile, current, **options)
