@@ -23,12 +23,15 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from pitstop.artifacts.base import ArtifactStorage
 from pitstop.artifacts.flavors import PICKLE_FLAVORS, LoadedModel, check_flavor, load_model, save_model
 from pitstop.errors import ModelRegistryError, NotFoundError, NotRegisteredError
+from pitstop.log import get_logger
 from pitstop.offline.job import RetrievalJob
 from pitstop.registry.base import ModelAliasRecord, ModelVersionRecord
 
 if TYPE_CHECKING:
     from pitstop.definitions.contents import RepoContents
     from pitstop.registry.base import Registry
+
+log = get_logger(__name__)
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 TrainingSet: TypeAlias = "pd.DataFrame | pa.Table | RetrievalJob"
@@ -143,11 +146,15 @@ class ModelRegistry:
         allow_pickle: whether pickle-based flavors (sklearn, pyfunc) may be loaded in this process.
         training_rows: where the entity rows of training sets given as a ``RetrievalJob`` are kept
             (by fingerprint), so ``training_set_of`` can rebuild them.
+        on_register: called with each new version and its training set (the store profiles it for
+            monitoring); a failure there is logged, never fails the registration.
     """
 
     def __init__(self, registry: Registry, artifacts: ArtifactStorage, definitions: Callable[[], RepoContents], *,
-                 allow_pickle: bool = True, training_rows: Path | None = None) -> None:
+                 allow_pickle: bool = True, training_rows: Path | None = None,
+                 on_register: Callable[[ModelVersion, pa.Table], object] | None = None) -> None:
         self._registry = registry
+        self._on_register = on_register
         self._training_rows = training_rows
         self._definitions = definitions
         self._allow_pickle = allow_pickle
@@ -211,7 +218,13 @@ class ModelRegistry:
         self.artifacts.publish(staging, name, version)
         if alias is not None:
             self.set_alias(name, alias, version)
-        return self.get(name, version)
+        registered = self.get(name, version)
+        if training_set is not None and self._on_register is not None:
+            try:
+                self._on_register(registered, _as_arrow(training_set))
+            except Exception as exc:  # the version is registered; monitoring can profile it later
+                log.warning("model %s: its training set could not be profiled for monitoring: %s", registered.ref, exc)
+        return registered
 
     def _keep_entity_rows(self, job: RetrievalJob, fingerprint: str) -> None:
         if self._training_rows is None:
@@ -334,6 +347,14 @@ class ModelRegistry:
                 "xgboost, or allow pickles where the registry's writers are trusted (docs/security.md)")
         content = self.artifacts.read_verified(mv.artifact_path, mv.sha256)
         return load_model(mv.flavor, content, mv.feature_columns)
+
+
+def _as_arrow(training_set: TrainingSet) -> pa.Table:
+    if isinstance(training_set, RetrievalJob):
+        return training_set.to_arrow()
+    if isinstance(training_set, pd.DataFrame):
+        return pa.Table.from_pandas(training_set, preserve_index=False)
+    return training_set
 
 
 def _check_metrics(metrics: Mapping[str, float]) -> dict[str, float]:

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from croniter import croniter
 
@@ -33,15 +34,17 @@ class Scheduler:
 
     Args:
         cron: a 5-field cron expression, evaluated in UTC.
-        job: the work of one run (``FeatureStore.materialize_incremental``).
+        job: the work of one run (``FeatureStore.materialize_incremental``, or a monitoring run).
         registry: where the lock lives.
         lock_ttl_seconds: how long a run may hold the lock before others may take it.
         max_retries: retries of a failed run (before the next tick).
         backoff_seconds: first retry delay; doubles each retry.
+        lock_name: the registry lock runs hold (one per kind of job).
+        describe: one line about a run's result, for the log.
     """
 
     cron: str
-    job: Callable[[], list[ViewOutcome]]
+    job: Callable[[], Any]
     registry: Registry
     lock_ttl_seconds: float = 3600.0
     max_retries: int = 3
@@ -49,6 +52,8 @@ class Scheduler:
     owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     stop_event: threading.Event = field(default_factory=threading.Event)
     runs: int = 0
+    lock_name: str = LOCK_NAME
+    describe: Callable[[Any], str] = field(default=lambda outcomes: _describe_materialization(outcomes))
 
     def __post_init__(self) -> None:
         if not croniter.is_valid(self.cron):
@@ -70,16 +75,15 @@ class Scheduler:
 
     def run_once(self) -> bool:
         """One run under the lock with retries; False when another scheduler holds the lock."""
-        if not self.registry.acquire_lock(LOCK_NAME, self.owner, self.lock_ttl_seconds):
-            log.info("another scheduler is materializing; skipping this tick")
+        if not self.registry.acquire_lock(self.lock_name, self.owner, self.lock_ttl_seconds):
+            log.info("another scheduler holds the %r lock; skipping this tick", self.lock_name)
             return False
         try:
             delay = self.backoff_seconds
             for attempt in range(self.max_retries + 1):
                 try:
-                    outcomes = self.job()
-                    written = sum(o.rows for o in outcomes)
-                    log.info("run %d done: %d views, %d rows", self.runs + 1, len(outcomes), written)
+                    result = self.job()
+                    log.info("run %d done: %s", self.runs + 1, self.describe(result))
                     return True
                 except PitstopError as exc:
                     if attempt == self.max_retries or self.stop_event.is_set():
@@ -92,7 +96,7 @@ class Scheduler:
             return True
         finally:
             self.runs += 1
-            self.registry.release_lock(LOCK_NAME, self.owner)
+            self.registry.release_lock(self.lock_name, self.owner)
 
     def serve_forever(self, *, max_runs: int | None = None) -> None:
         """Sleep until each tick and run; returns on stop() or after ``max_runs`` runs."""
@@ -106,3 +110,7 @@ class Scheduler:
             if max_runs is not None and self.runs >= max_runs:
                 break
         log.info("scheduler exited after %d runs", self.runs)
+
+
+def _describe_materialization(outcomes: list[ViewOutcome]) -> str:
+    return f"{len(outcomes)} views, {sum(o.rows for o in outcomes)} rows"

@@ -27,6 +27,7 @@ from pitstop.storage import set_cache_dir
 if TYPE_CHECKING:
     from pitstop.materialize import RowsProgress, ViewOutcome
     from pitstop.model_registry import ModelRegistry
+    from pitstop.monitoring.monitor import Monitor
     from pitstop.offline.base import OfflineEngine, Progress
     from pitstop.offline.compaction import CompactionOutcome
     from pitstop.offline.job import RetrievalJob
@@ -79,6 +80,7 @@ class FeatureStore:
         self._offline: OfflineEngine | None = None
         self._online: OnlineStore | None = None
         self._models: ModelRegistry | None = None
+        self._monitor: Monitor | None = None
         self._cache: tuple[int, RepoContents] | None = None
         self._checked_at = 0.0
         self._resolved: dict[tuple[object, ...], ResolvedFeatures] = {}
@@ -129,8 +131,18 @@ class FeatureStore:
             root = path if is_remote(path) else self.settings.resolve(path)
             self._models = ModelRegistry(self.registry, open_artifact_store(root),
                                          self.definitions, allow_pickle=self.settings.registry.allow_pickle,
-                                         training_rows=self._training_rows_dir())
+                                         training_rows=self._training_rows_dir(),
+                                         on_register=lambda version, table: self.monitor.save_profile(version, table))
         return self._models
+
+    @property
+    def monitor(self) -> Monitor:
+        """Monitoring of the served models: drift, delayed-label performance, skew (docs/monitoring.md)."""
+        if self._monitor is None:
+            from pitstop.monitoring.monitor import Monitor
+
+            self._monitor = Monitor(self)
+        return self._monitor
 
     def _training_rows_dir(self) -> Path:
         """Where models' training entity rows are kept: under a local offline root, else beside the repo."""

@@ -21,3 +21,20 @@ def epoch_us(value: datetime) -> int:
 def from_epoch_us(value: int) -> datetime:
     """The aware UTC datetime of ``value`` microseconds since the epoch."""
     return EPOCH + timedelta(microseconds=value)
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90s``, ``30m``, ``1h``, ``2d``, ``1w`` (or plain seconds) as a timedelta.
+
+    Raises:
+        ValueError: not a non-negative duration in those units.
+    """
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    value = text.strip().lower()
+    try:
+        amount = float(value[:-1]) if value and value[-1] in units else float(value)
+    except ValueError:
+        amount = -1.0
+    if not amount >= 0 or amount == float("inf"):
+        raise ValueError(f"{text!r} is not a duration like 30m, 1h, 2d or 1w")
+    return timedelta(seconds=amount * units.get(value[-1], 1))

@@ -10,6 +10,7 @@ import click
 
 from pitstop.cli import render
 from pitstop.cli.context import Context, pass_ctx
+from pitstop.timeutil import parse_duration
 
 
 @click.command(name="training-set")
@@ -177,15 +178,10 @@ def compact(ctx: Context, sources: tuple[str, ...], min_age: str, dry_run: bool)
 
 
 def _parse_age(value: str) -> timedelta:
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    text = value.strip().lower()
     try:
-        amount = float(text[:-1]) if text and text[-1] in units else float(text)
-    except ValueError:
-        amount = -1.0
-    if amount < 0:
-        raise click.BadParameter(f"{value!r} is not an age like 30m, 1h or 2d", param_hint="--min-age")
-    return timedelta(seconds=amount * units.get(text[-1], 1))
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--min-age") from None
 
 
 @click.command(name="migrate-to-delta")

@@ -23,6 +23,7 @@ from pitstop.auth.factory import build_authenticator
 from pitstop.definitions.resolve import ResolvedFeatures
 from pitstop.errors import FeatureRefError, NotRegisteredError, PitstopError
 from pitstop.log import get_logger
+from pitstop.monitoring.gauges import DriftCollector, cached
 from pitstop.monitoring.prediction_log import LogEntry, PredictionLog, column_types, new_request_id
 from pitstop.online.reader import read_online_features
 from pitstop.redaction import redact_url
@@ -88,6 +89,7 @@ class Service:
         self.online_label = f"the online store {redact_url(store.settings.online_store.url)}"
         self._shapes: dict[int, tuple[ResolvedFeatures, RequestShape]] = {}
         self._types: dict[int, tuple[ResolvedFeatures, dict[str, Any]]] = {}
+        self.drift_gauges = DriftCollector(cached(lambda: store.monitor.latest_results(), 15.0))
         monitoring = store.settings.monitoring
         self.prediction_log = PredictionLog(
             monitoring, store.settings.offline_root, on_drop=LOG_DROPPED.inc, on_written=LOG_WRITTEN.inc,
@@ -246,9 +248,10 @@ def create_app(repo_path: str | Path | None = None, *, settings: Settings | None
         return json_response({"status": "ready", "registry_version": version, "models": service.cache.served()})
 
     @app.get("/metrics", tags=["operations"], response_class=Response)
-    def metrics() -> Response:
-        """Prometheus metrics: request latency per endpoint, predictions per model version, feature statuses."""
-        data, content_type = render()
+    def metrics(request: Request) -> Response:
+        """Prometheus metrics: request latency per endpoint, predictions per model version, feature statuses,
+        the prediction log, and the latest drift results of `pitstop monitor run`."""
+        data, content_type = render(svc(request).drift_gauges)
         return Response(data, media_type=content_type)
 
     _declare_bearer_auth(app)

@@ -21,6 +21,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.registry import Collector
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -83,10 +84,16 @@ class TimingMiddleware:
                 time.perf_counter() - start)
 
 
-def render() -> tuple[bytes, str]:
-    """The metrics in Prometheus text format, summed over workers in multiprocess mode."""
+def render(extra: Collector | None = None) -> tuple[bytes, str]:
+    """The metrics in Prometheus text format, summed over workers in multiprocess mode, plus ``extra``'s."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+        data = generate_latest(registry)
+    else:
+        data = generate_latest(REGISTRY)
+    if extra is not None:
+        own = CollectorRegistry()
+        own.register(extra)
+        data += generate_latest(own)
+    return data, CONTENT_TYPE_LATEST
