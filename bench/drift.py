@@ -243,14 +243,72 @@ def child_false_alarm(tool: str, rows: int, pairs: int, seed: int) -> dict:
             "methods": {f: sorted(m) for f, m in methods.items() if m}}
 
 
+def child_profile(reference_path: str, profile_path: str) -> dict:
+    """pitstop's step at registration: profile the training set (read from Parquet), write the profile."""
+    t0 = time.perf_counter()
+    import pyarrow.parquet as pq
+
+    from pitstop.monitoring import build_profile
+
+    imports = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    reference = pq.read_table(reference_path)
+    profile = build_profile(reference, FEATURES, categorical=CATEGORICAL)
+    data = profile.to_bytes()
+    Path(profile_path).write_bytes(data)
+    return {"tool": "pitstop profile", "seconds": time.perf_counter() - t1, "import_seconds": imports,
+            "rows": reference.num_rows, "profile_kb": len(data) / 1000}
+
+
+def child_check(profile_path: str, current_path: str) -> dict:
+    """pitstop's drift check as ``pitstop monitor drift`` runs it: the stored profile vs the logged window."""
+    t0 = time.perf_counter()
+
+    from pitstop.monitoring import ReferenceProfile, drift_report
+    from pitstop.monitoring.drift import DatasetColumns
+
+    imports = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    profile = ReferenceProfile.from_bytes(Path(profile_path).read_bytes())
+    current = DatasetColumns(current_path)  # as monitor drift reads the log: one column at a time
+    read = time.perf_counter() - t1
+    report = drift_report(profile, current)
+    flagged = [f.feature for f in report.features if f.drifted]
+    return {"tool": "pitstop check", "seconds": time.perf_counter() - t1, "read_seconds": read,
+            "import_seconds": imports, "rows": current.num_rows, "flagged": flagged,
+            "multivariate": None if report.multivariate is None else
+            {"drifted": report.multivariate.drifted, "p_value": report.multivariate.p_value}}
+
+
 def child(argv: list[str]) -> None:
     """``drift.py _child compare TOOL REF CUR`` or ``drift.py _child false-alarm TOOL ROWS PAIRS SEED``."""
     kind, tool = argv[0], argv[1]
     if kind == "compare":
         out = child_compare(tool, argv[2], argv[3])
+    elif kind == "profile":
+        out = child_profile(argv[1], argv[2])
+    elif kind == "check":
+        out = child_check(argv[1], argv[2])
     else:
         out = child_false_alarm(tool, int(argv[2]), int(argv[3]), int(argv[4]))
+    out["vm_hwm_mb"] = own_peak_mb()
     print(json.dumps(out))
+
+
+def own_peak_mb() -> float | None:
+    """This process's peak resident memory since its exec (VmHWM).
+
+    Not the parent's ``wait4`` figure: Linux carries the RSS of the process image replaced at exec
+    (here the forked copy of the parent, which holds the generated windows) into the child's
+    ``ru_maxrss``, so that figure is never below the parent's own size.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1000
+    except OSError:
+        pass
+    return None
 
 
 # ---------------------------------------------------------------- the parent
@@ -274,7 +332,8 @@ def measured(python: str, args: list[str]) -> dict:
         result, peak_gb = run_measured([python, str(Path(__file__).resolve()), "_child", *args])
     except RuntimeError as exc:
         return {"error": str(exc)[-3000:]}
-    return {**result, "peak_mb": peak_gb * 1000, "process_seconds": time.perf_counter() - t0}
+    peak = result.get("vm_hwm_mb") or peak_gb * 1000
+    return {**result, "peak_mb": peak, "process_seconds": time.perf_counter() - t0}
 
 
 def parse_large(spec: str) -> list[tuple[int, int]]:
@@ -332,6 +391,24 @@ def report(results: dict, markdown: bool) -> None:
         for row in large_rows:
             large.add_row(*row)
         console.print(large)
+    steps = results.get("steps")
+    step_head = ["pitstop step", "seconds", "import s", "process s", "peak MB", "flagged / profile size"]
+    step_rows = []
+    if steps and all("error" not in r for r in steps.values()):
+        p, c = steps["profile"], steps["check"]
+        step_rows = [
+            ["profile the training set (once per version, at registration)", f"{p['seconds']:.2f}",
+             f"{p['import_seconds']:.2f}", f"{p['process_seconds']:.2f}", f"{p['peak_mb']:,.0f}",
+             f"{p['profile_kb']:,.0f} KB"],
+            ["drift check: stored profile vs the window (pitstop monitor drift)", f"{c['seconds']:.2f}",
+             f"{c['import_seconds']:.2f}", f"{c['process_seconds']:.2f}", f"{c['peak_mb']:,.0f}",
+             ", ".join(c["flagged"]) or "none"]]
+        steps_table = Table(title="pitstop's own split: the reference is profiled once, each check reads the profile")
+        for col in step_head:
+            steps_table.add_column(col)
+        for row in step_rows:
+            steps_table.add_row(*row)
+        console.print(steps_table)
     ratios = results.get("ratios")
     by_column = [f"{tool}: " + ", ".join(f"{name} ({k}) {a['flags'][name] / a['pairs'] * 100:.0f} %"
                                          for name, k, _ in CATEGORICAL_SPEC)
@@ -355,6 +432,12 @@ def report(results: dict, markdown: bool) -> None:
             print(f"| {' | '.join(row)} |")
         if ratios:
             print(f"\nEvidently / pitstop: {ratios['seconds']:.1f}x the time, {ratios['peak_mb']:.1f}x the peak memory.")
+        if step_rows:
+            print()
+            print(f"| {' | '.join(step_head)} |")
+            print("|" + "---|" * len(step_head))
+            for row in step_rows:
+                print(f"| {' | '.join(row)} |")
         if by_column:
             print(f"\n{by_column_title}: " + "; ".join(by_column) + ".")
         if large_rows:
@@ -412,6 +495,11 @@ def main() -> None:
             r = measured(pythons[tool], ["compare", tool, str(reference), str(current)])
             results["compare"][tool] = r
             print(json.dumps({tool: {k: v for k, v in r.items() if k != "features"}}), file=sys.stderr)
+        if "pitstop" in tools:  # the same work split as pitstop does it: profile once, then each check
+            profile = Path(tmp) / "profile.parquet"
+            results["steps"] = {"profile": measured(pythons["pitstop"], ["profile", str(reference), str(profile)]),
+                                "check": measured(pythons["pitstop"], ["check", str(profile), str(current)])}
+            print(json.dumps({"pitstop steps": results["steps"]}), file=sys.stderr)
     for tool in tools:
         r = measured(pythons[tool], ["false-alarm", tool, str(args.false_alarm_rows), str(args.false_alarm_windows),
                                      str(FALSE_ALARM_SEED)])

@@ -41,6 +41,7 @@ import json
 import os
 import platform
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -98,6 +99,10 @@ PITSTOP_VARIANTS = {  # name: (environment of the server, cases)
     "jwt": ({}, [
         ("features_1", "/features", "service", 1, "ab"),
         ("predict_1", "/predict", "predict", 1, "b"),
+    ]),
+    # the cost of the prediction log: the main run logs every /predict (the default); this one does not
+    "nolog": ({"PITSTOP_MONITORING_LOG_ENABLED": "false"}, [
+        ("predict_1", "/predict", "predict", 1, "ab"),
     ]),
 }
 
@@ -243,6 +248,26 @@ def worker_pids(proc: subprocess.Popen) -> list[int]:
 
 
 # ---------------------------------------------------------------- load
+
+
+def log_counters(base: str, authorization: str) -> tuple[float, float]:
+    """(predictions served, prediction-log rows dropped) from the server's /metrics, summed over workers."""
+    _, text = http("GET", base + "/metrics", authorization=authorization)
+    body = text.decode()
+
+    def total(pattern: str) -> float:
+        return sum(float(v) for v in re.findall(pattern, body, re.M))
+
+    return (total(rf'^pitstop_predictions_total{{model="{MODEL}",version="\d+"}} ([0-9.e+]+)'),
+            total(r"^pitstop_prediction_log_dropped_total ([0-9.e+]+)"))
+
+
+def prediction_log_check(repo: Path, served: float, dropped: float) -> dict:
+    """After the server stopped (SIGTERM): every served prediction is a log row or a counted drop."""
+    from deltalake import DeltaTable
+
+    rows = DeltaTable(str(repo / "data" / "prediction_log" / MODEL)).to_pyarrow_dataset().count_rows()
+    return {"served": int(served), "logged": int(rows), "dropped": int(dropped), "lost": int(served - rows - dropped)}
 
 
 def run_wrk(url: str, bodies_file: Path, seconds: float, authorization: str | None = None) -> dict:
@@ -495,6 +520,7 @@ VARIANTS = [  # (label, results key)
     ("pitstop, work on the event loop", "pitstop_inline"),
     ("pitstop, auth off (no credentials)", "pitstop_noauth"),
     ("pitstop, OIDC JWT instead of an API key", "pitstop_jwt"),
+    ("pitstop, prediction log off", "pitstop_nolog"),
     ("Feast tuned, 2 workers, feature list", "feast_tuned"),
     ("Feast tuned, 2 workers, feature service", "feast_tuned_service"),
     ("Feast defaults, 1 worker, feature list", "feast_default"),
@@ -574,6 +600,23 @@ def targets(results: dict) -> list[dict]:
             share = a["rps"] / a0["rps"]
             out.append({"target": f"(a) {label} vs auth off, /features 1 entity: throughput >= 95%",
                         "value": f"{a['rps']:,.0f} vs {a0['rps']:,.0f} req/s ({share:.1%})", "met": share >= 0.95})
+    nolog = runs.get("pitstop_nolog", {})
+    b, b0 = get(p, "predict_1", "b"), get(nolog, "predict_1", "b")
+    if b and b0:
+        extra = b["p99_ms"] - b0["p99_ms"]
+        out.append({"target": f"(b) prediction log on vs off, /predict 1 entity at {results['config']['rate']:g}/s: "
+                              "p99 cost <= 0.2 ms",
+                    "value": f"p99 {b['p99_ms']:.2f} vs {b0['p99_ms']:.2f} ms ({extra:+.2f} ms)", "met": extra <= 0.2})
+    a, a0 = get(p, "predict_1", "a"), get(nolog, "predict_1", "a")
+    if a and a0:
+        share = a["rps"] / a0["rps"]
+        out.append({"target": "(a) prediction log on vs off, /predict 1 entity: throughput >= 95%",
+                    "value": f"{a['rps']:,.0f} vs {a0['rps']:,.0f} req/s ({share:.1%})", "met": share >= 0.95})
+    check = results.get("prediction_log")
+    if check:
+        out.append({"target": "prediction log: 0 predictions lost (logged + counted drops = served, after SIGTERM)",
+                    "value": f"served {check['served']:,}, logged {check['logged']:,}, dropped {check['dropped']:,}, "
+                             f"lost {check['lost']:,}", "met": check["lost"] == 0})
     return out
 
 
@@ -597,7 +640,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured run")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up before each run")
     parser.add_argument("--rate", type=float, default=500.0, help="open-loop rate of mode (b), requests/s")
-    parser.add_argument("--variants", default="shared,inline,noauth,jwt",
+    parser.add_argument("--variants", default="shared,inline,noauth,jwt,nolog",
                         help="extra pitstop servers to measure, comma-separated: shared (one listening socket), "
                              "inline (work on the event loop); '' for none")
     parser.add_argument("--feast-default", action=argparse.BooleanOptionalAction, default=True,
@@ -654,6 +697,8 @@ def main() -> None:
                     ("features_1", "/features", "list", 1, "a"),
                     ("features_50", "/features", "list", 50, "a"),
                 ], bodies, tmp, args, cpu_pids, key_header)
+                served, dropped = log_counters(base, key_header)
+            results["prediction_log"] = prediction_log_check(tmp / "pitstop-repo", served, dropped)
             issuer = LocalIssuer()
             for variant in filter(None, args.variants.split(",")):
                 env, cases = PITSTOP_VARIANTS[variant]

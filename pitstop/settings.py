@@ -282,7 +282,7 @@ class MonitoringSettings(_Section):
     """Significance level of every drift test, after the correction across features."""
     correction: Literal["bh", "bonferroni"] = "bh"
     """How p-values are corrected across features: Benjamini-Hochberg (false discovery rate) or Bonferroni."""
-    numeric_threshold: float = Field(default=0.1, ge=0)
+    numeric_threshold: float = Field(default=0.05, ge=0)
     """Smallest Wasserstein distance, in reference standard deviations, that counts as drift of a numeric feature."""
     categorical_threshold: float = Field(default=0.1, ge=0, le=1)
     """Smallest Jensen-Shannon distance (base 2) that counts as drift of a categorical feature."""

@@ -26,11 +26,12 @@ pitstop materialize-incremental
 
 # every route but /health and /ready needs a key: make one for this demo (a rerun replaces it)
 pitstop auth revoke quickstart > /dev/null 2>&1 || true
-KEY=$(pitstop auth create-key quickstart --scope predict --scope features:read -q)
+KEY=$(pitstop auth create-key quickstart --scope predict --scope features:read --scope metrics -q)
 pitstop auth list
 
 PORT=${PITSTOP_QUICKSTART_PORT:-8000}
-pitstop serve --workers 2 --bind "127.0.0.1:$PORT" > data/serve.log 2>&1 &
+# every /predict is logged; the demo writes the log each second instead of every 10 s
+PITSTOP_MONITORING_LOG_FLUSH_SECONDS=1 pitstop serve --workers 2 --bind "127.0.0.1:$PORT" > data/serve.log 2>&1 &
 SERVER=$!
 trap 'kill -TERM $SERVER 2>/dev/null; wait $SERVER 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do
@@ -43,3 +44,15 @@ curl -sS -X POST "http://127.0.0.1:$PORT/predict" -H "authorization: Bearer $KEY
   -d '{"model": "trip_completion", "entities": {"driver_id": [1001, 1002], "customer_id": [2001, 2002]},
        "request_data": {"trip_distance_km": [3.5, 40.0]}}'
 echo
+
+# monitoring (docs/monitoring.md): normal traffic, then trips get longer, which shifts the model's
+# expected_completion input; pitstop monitor compares the two windows feature by feature
+T0=$(date -u +%Y-%m-%dT%H:%M:%S); sleep 1
+python send_traffic.py --port "$PORT" --key "$KEY" --requests 150
+sleep 1; T1=$(date -u +%Y-%m-%dT%H:%M:%S); sleep 1
+python send_traffic.py --port "$PORT" --key "$KEY" --requests 150 --trip-km 40 90 --seed 1
+sleep 3  # the workers write their log buffers every second
+pitstop monitor drift trip_completion --since "$T1" --reference-since "$T0" --reference-until "$T1" --html data/drift.html
+pitstop monitor run --max-runs 1 --metrics-port 0 --since "$T1" --reference-since "$T0" --reference-until "$T1" 2> /dev/null
+echo "drift gauges on /metrics:"
+curl -sS "http://127.0.0.1:$PORT/metrics" -H "authorization: Bearer $KEY" | grep '^pitstop_feature_drifted'

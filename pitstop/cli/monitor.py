@@ -125,12 +125,15 @@ def skew(ctx: Context, model: str, since: str, until: str | None, sample: int) -
 @monitor.command()
 @click.option("--cron", default="*/10 * * * *", show_default=True, help="When to run (UTC cron).")
 @click.option("--since", default="1h", show_default=True, help="Window of each run, ending at the run.")
+@click.option("--reference-since", default=None,
+              help="Compare with the log from this long before each run (e.g. 2h) instead of the training set.")
+@click.option("--reference-until", default=None, help="End of that reference window (default: --since).")
 @click.option("--model", "-m", "models", multiple=True, help="Only this model (default: every logged model).")
 @click.option("--max-runs", type=int, default=None, help="Exit after this many runs (default: run forever).")
 @click.option("--metrics-port", type=int, default=None, help="Prometheus port (default: monitoring.metrics_port; 0: off).")
 @pass_ctx
-def run(ctx: Context, cron: str, since: str, models: tuple[str, ...], max_runs: int | None,
-        metrics_port: int | None) -> None:
+def run(ctx: Context, cron: str, since: str, reference_since: str | None, reference_until: str | None,
+        models: tuple[str, ...], max_runs: int | None, metrics_port: int | None) -> None:
     """Check drift of every served model on a schedule; export gauges and prune the log past its retention."""
     from prometheus_client import CollectorRegistry, start_http_server
 
@@ -150,8 +153,9 @@ def run(ctx: Context, cron: str, since: str, models: tuple[str, ...], max_runs: 
             log.info("drift gauges on http://%s:%d/metrics", settings.metrics_host, port)
 
         def job() -> dict[str, Any]:
-            reports = store.monitor.run_once(list(models) or None, since=since)
-            pruned = store.monitor.prune()
+            reports = store.monitor.run_once(list(models) or None, since=since, reference_since=reference_since,
+                                             reference_until=reference_until)
+            pruned = store.monitor.prune([m.split('@')[0].split(':')[0] for m in models] if models else None)
             for ref, report in reports.items():
                 log.info("%s: %d rows, drifted: %s", ref, report.current_rows, ", ".join(report.drifted) or "nothing")
             return {"reports": reports, "pruned": pruned}

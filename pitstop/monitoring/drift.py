@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -47,7 +47,8 @@ from pitstop.monitoring.profile import (
     numeric_values,
 )
 
-__all__ = ["DriftReport", "FeatureDrift", "MultivariateDrift", "adjust_p_values", "compare_tables",
+__all__ = ["ColumnSource", "DatasetColumns", "DriftReport", "FeatureDrift", "MultivariateDrift", "adjust_p_values",
+           "compare_tables",
            "drift_report", "mmd_test"]
 
 Correction = Literal["bh", "bonferroni"]
@@ -294,14 +295,57 @@ def mmd_test(reference: np.ndarray, current: np.ndarray, *, permutations: int = 
     return observed, float(p_value), n, m
 
 
-def drift_report(profile: ReferenceProfile, current: pa.Table, *, features: Iterable[str] | None = None,
+class ColumnSource(Protocol):
+    """A window read one column at a time (a ``pa.Table`` is one; so is ``DatasetColumns``)."""
+
+    @property
+    def num_rows(self) -> int: ...
+
+    @property
+    def column_names(self) -> list[str]: ...
+
+    def column(self, name: str) -> pa.ChunkedArray: ...
+
+
+class DatasetColumns:
+    """A window of a Parquet file, folder or Delta table, decoded one column at a time to keep memory flat.
+
+    Args:
+        dataset: a ``pyarrow.dataset.Dataset`` (e.g. ``DeltaTable.to_pyarrow_dataset()``) or a path.
+        condition: a row filter (``pyarrow.dataset`` expression) applied to every read.
+    """
+
+    def __init__(self, dataset: Any, condition: Any = None) -> None:
+        import pyarrow.dataset as ds
+
+        self._dataset = dataset if isinstance(dataset, ds.Dataset) else ds.dataset(str(dataset))
+        self._condition = condition
+        self._rows: int | None = None
+
+    @property
+    def num_rows(self) -> int:
+        if self._rows is None:
+            self._rows = int(self._dataset.count_rows(filter=self._condition))
+        return self._rows
+
+    @property
+    def column_names(self) -> list[str]:
+        return list(self._dataset.schema.names)
+
+    def column(self, name: str) -> pa.ChunkedArray:
+        return self._dataset.to_table(columns=[name], filter=self._condition).column(name)
+
+
+def drift_report(profile: ReferenceProfile, current: ColumnSource, *, features: Iterable[str] | None = None,
                  alpha: float = 0.05, correction: Correction = "bh", numeric_threshold: float = 0.05,
-                 categorical_threshold: float = 0.1, multivariate: bool = True, seed: int = 0) -> DriftReport:
+                 categorical_threshold: float = 0.1, multivariate: bool = True, seed: int = 0,
+                 mmd_rows: int = 1_000) -> DriftReport:
     """Drift of every profiled feature that ``current`` also holds.
 
     Args:
         profile: the reference (``build_profile`` of the training set or of another window).
-        current: the window to check (e.g. logged predictions), one column per feature.
+        current: the window to check (e.g. logged predictions), one column per feature: a
+            ``pa.Table`` or a ``DatasetColumns`` (read column by column).
         features: only these features (default: every profiled one).
         alpha: significance level after the correction.
         correction: ``"bh"`` (Benjamini-Hochberg) or ``"bonferroni"``.
@@ -309,17 +353,26 @@ def drift_report(profile: ReferenceProfile, current: pa.Table, *, features: Iter
         categorical_threshold: smallest Jensen-Shannon distance that counts.
         multivariate: also run the MMD test across the numeric features.
         seed: seed of the MMD test's sampling and permutations.
+        mmd_rows: rows sampled from each side for the MMD test.
     """
     require_extra("monitor", "drift statistics", "scipy")
     wanted = set(features) if features is not None else None
+    names = set(current.column_names)
+    total = current.num_rows
+    rng = np.random.default_rng(seed + 1)
+    # the MMD sample's rows are drawn up front and kept while each numeric column passes through
+    picks = np.sort(rng.choice(total, min(total, 20 * mmd_rows), replace=False)) if total else np.empty(0, int)
+    sampled: dict[str, np.ndarray] = {}
     results: list[_Result] = []
-    numeric_used: list[str] = []
     for name, summary in profile.numeric.items():
-        if name in current.column_names and (wanted is None or name in wanted):
-            results.append(numeric_drift(name, summary, numeric_values(current.column(name))))
-            numeric_used.append(name)
+        if name in names and (wanted is None or name in wanted):
+            values = numeric_values(current.column(name))
+            results.append(numeric_drift(name, summary, values))
+            if multivariate and profile.sample is not None and name in profile.sample.column_names:
+                sampled[name] = values[picks]
+            del values
     for name, cat_summary in profile.categorical.items():
-        if name in current.column_names and (wanted is None or name in wanted):
+        if name in names and (wanted is None or name in wanted):
             results.append(categorical_drift(name, cat_summary, category_counts(current.column(name))))
     adjusted = adjust_p_values([r.p_value for r in results], correction)
     out = []
@@ -330,22 +383,16 @@ def drift_report(profile: ReferenceProfile, current: pa.Table, *, features: Iter
                                 r.p_value, p_adj, r.effect, drifted, r.reference_rows, r.current_rows, r.psi,
                                 r.null_ref, r.null_cur, r.histogram))
     mv = None
-    sample_names = [c for c in numeric_used if profile.sample is not None and c in profile.sample.column_names]
-    if multivariate and len(sample_names) >= 2 and profile.sample is not None:
-        ref_rows = _rows(profile.sample, sample_names)
-        cur_rows = _rows(current, sample_names, limit=20_000, seed=seed)
-        statistic, p_value, n_ref, n_cur = mmd_test(ref_rows, cur_rows, seed=seed)
-        mv = MultivariateDrift(sample_names, statistic, p_value, p_value < alpha, n_ref, n_cur, 300)
-    return DriftReport(out, mv, alpha, correction, numeric_threshold, categorical_threshold, profile.rows,
-                       current.num_rows)
+    if len(sampled) >= 2 and profile.sample is not None:
+        columns = list(sampled)
+        ref_rows = _without_nulls(np.column_stack([numeric_values(profile.sample.column(c)) for c in columns]))
+        cur_rows = _without_nulls(np.column_stack([sampled[c] for c in columns]))
+        statistic, p_value, n_ref, n_cur = mmd_test(ref_rows, cur_rows, seed=seed, max_rows=mmd_rows)
+        mv = MultivariateDrift(columns, statistic, p_value, p_value < alpha, n_ref, n_cur, 300)
+    return DriftReport(out, mv, alpha, correction, numeric_threshold, categorical_threshold, profile.rows, total)
 
 
-def _rows(table: pa.Table, names: list[str], *, limit: int | None = None, seed: int = 0) -> np.ndarray:
-    """Rows of ``names`` as a float matrix without rows holding a null (a uniform subset of at most ``limit``)."""
-    if limit is not None and table.num_rows > limit:
-        rng = np.random.default_rng(seed + 1)
-        table = table.take(pa.array(np.sort(rng.choice(table.num_rows, limit, replace=False))))
-    matrix = np.column_stack([numeric_values(table.column(c)) for c in names]) if names else np.empty((0, 0))
+def _without_nulls(matrix: np.ndarray) -> np.ndarray:
     return matrix[~np.isnan(matrix).any(axis=1)]
 
 

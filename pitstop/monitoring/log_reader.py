@@ -10,13 +10,14 @@ import pyarrow as pa
 
 from pitstop.errors import NotFoundError, OfflineStoreError
 from pitstop.extras import require_extra
+from pitstop.monitoring.drift import DatasetColumns
 from pitstop.monitoring.prediction_log import TIME_COLUMN, log_location
 from pitstop.redaction import redact_text
 from pitstop.settings import MonitoringSettings
 from pitstop.storage import is_remote
 from pitstop.timeutil import to_utc
 
-__all__ = ["log_models", "prune_log", "read_log"]
+__all__ = ["compact_log", "log_columns", "log_models", "prune_log", "read_log"]
 
 
 def _table(location: str, model: str) -> Any:
@@ -35,6 +36,23 @@ def _table(location: str, model: str) -> Any:
         raise OfflineStoreError(f"cannot read the prediction log {location}: {redact_text(str(exc))}") from exc
 
 
+def _condition(since: datetime | None, until: datetime | None, version: int | None) -> Any:
+    import pyarrow.dataset as ds
+
+    condition = None
+    kind = pa.timestamp("us", tz="UTC")
+    terms = []
+    if since is not None:
+        terms.append(ds.field(TIME_COLUMN) >= pa.scalar(to_utc(since), kind))
+    if until is not None:
+        terms.append(ds.field(TIME_COLUMN) < pa.scalar(to_utc(until), kind))
+    if version is not None:
+        terms.append(ds.field("version") == version)
+    for term in terms:
+        condition = term if condition is None else condition & term
+    return condition
+
+
 def read_log(settings: MonitoringSettings, offline_root: Path | str, model: str, *,
              since: datetime | None = None, until: datetime | None = None, version: int | None = None,
              columns: list[str] | None = None) -> pa.Table:
@@ -44,27 +62,22 @@ def read_log(settings: MonitoringSettings, offline_root: Path | str, model: str,
         NotFoundError: the model has no log table yet.
         OfflineStoreError: the table cannot be read.
     """
-    import pyarrow.dataset as ds
-
     location = log_location(settings, offline_root, model)
     dataset = _table(location, model).to_pyarrow_dataset()
-    condition = None
-    kind = pa.timestamp("us", tz="UTC")
-    for op, bound in ((">=", since), ("<", until)):
-        if bound is None:
-            continue
-        value = pa.scalar(to_utc(bound), kind)
-        term = ds.field(TIME_COLUMN) >= value if op == ">=" else ds.field(TIME_COLUMN) < value
-        condition = term if condition is None else condition & term
-    if version is not None:
-        term = ds.field("version") == version
-        condition = term if condition is None else condition & term
     if columns is not None:
         columns = [c for c in columns if c in dataset.schema.names]
     try:
-        return dataset.to_table(columns=columns, filter=condition)
+        return dataset.to_table(columns=columns, filter=_condition(since, until, version))
     except Exception as exc:
         raise OfflineStoreError(f"cannot read the prediction log {location}: {redact_text(str(exc))}") from exc
+
+
+def log_columns(settings: MonitoringSettings, offline_root: Path | str, model: str, *,
+                since: datetime | None = None, until: datetime | None = None,
+                version: int | None = None) -> DatasetColumns:
+    """The same window as ``read_log``, decoded one column at a time (drift checks of big windows)."""
+    location = log_location(settings, offline_root, model)
+    return DatasetColumns(_table(location, model).to_pyarrow_dataset(), _condition(since, until, version))
 
 
 def log_models(settings: MonitoringSettings, offline_root: Path | str) -> list[str]:
@@ -89,3 +102,18 @@ def prune_log(settings: MonitoringSettings, offline_root: Path | str, model: str
     except Exception as exc:
         raise OfflineStoreError(f"cannot prune the prediction log {location}: {redact_text(str(exc))}") from exc
     return int(metrics.get("num_deleted_rows", 0) or 0)
+
+
+def compact_log(settings: MonitoringSettings, offline_root: Path | str, model: str, *, retention_hours: float) -> int:
+    """Merge ``model``'s small log files (each flush writes one per worker) and vacuum unused ones; files removed."""
+    location = log_location(settings, offline_root, model)
+    table = _table(location, model)
+    try:
+        before = len(table.file_uris())
+        if before > 1:
+            table.optimize.compact()
+        table = _table(location, model)
+        table.vacuum(retention_hours=int(retention_hours), enforce_retention_duration=False, dry_run=False)
+        return before - len(table.file_uris())
+    except Exception as exc:
+        raise OfflineStoreError(f"cannot compact the prediction log {location}: {redact_text(str(exc))}") from exc

@@ -14,7 +14,7 @@ import pyarrow as pa
 from pitstop.errors import NotFoundError, PitstopError
 from pitstop.log import get_logger
 from pitstop.monitoring.drift import Correction, DriftReport, drift_report
-from pitstop.monitoring.log_reader import log_models, prune_log, read_log
+from pitstop.monitoring.log_reader import compact_log, log_columns, log_models, prune_log, read_log
 from pitstop.monitoring.performance import JoinMode, LabelError, join_labels, metric_table
 from pitstop.monitoring.prediction_log import TIME_COLUMN, log_location
 from pitstop.monitoring.profile import ReferenceProfile, build_profile
@@ -147,8 +147,8 @@ class Monitor:
         if unknown:
             raise NotFoundError(f"model {version.ref} has no input feature {unknown[0]!r} "
                                 f"(its inputs: {', '.join(version.feature_columns)})")
-        current = read_log(self.settings, self._root, version.name, since=start, until=end,
-                           version=version.version, columns=wanted)
+        current = log_columns(self.settings, self._root, version.name, since=start, until=end,
+                              version=version.version)
         if current.num_rows == 0:
             raise NotFoundError(f"model {version.ref} has no logged predictions between {start or 'the start'} and "
                                 f"{end or 'now'}")
@@ -229,14 +229,17 @@ class Monitor:
 
     # --- scheduled runs ---------------------------------------------------------------------
 
-    def run_once(self, models: Iterable[str] | None = None, *, since: TimeArg = "1h") -> dict[str, DriftReport]:
-        """Drift of every logged model's production version (or of ``models``) over the window; the results
-        are kept for ``pitstop serve``'s /metrics. Models without rows or a reference are skipped (logged)."""
+    def run_once(self, models: Iterable[str] | None = None, *, since: TimeArg = "1h",
+                 reference_since: TimeArg = None, reference_until: TimeArg = None) -> dict[str, DriftReport]:
+        """Drift of every logged model's production version (or of ``models``) over the window, against the
+        training set or the reference window; the results are kept for ``pitstop serve``'s /metrics.
+        Models without rows or a reference are skipped (logged)."""
         reports: dict[str, DriftReport] = {}
         for model in list(models) if models is not None else self.models():
             try:
                 version = self._version(model)
-                report = self.drift(version.ref, since=since)
+                report = self.drift(version.ref, since=since, reference_since=reference_since,
+                                    reference_until=reference_until)
             except PitstopError as exc:
                 log.warning("monitor: %s skipped: %s", model, exc)
                 continue
@@ -267,14 +270,18 @@ class Monitor:
                 continue
         return out
 
-    def prune(self, *, now: datetime | None = None) -> dict[str, int]:
-        """Delete logged rows older than ``monitoring.log_retention_days`` from every local log; rows deleted per model."""
+    def prune(self, models: Iterable[str] | None = None, *, now: datetime | None = None) -> dict[str, int]:
+        """Delete logged rows older than ``monitoring.log_retention_days``, then merge the log's small files and
+        vacuum those unused for ``offline_store.delta_retention_hours``; rows deleted per model."""
         days = self.settings.log_retention_days
-        if days is None:
-            return {}
         now = now or datetime.now(UTC)
-        return {m: prune_log(self.settings, self._root, m, now=now, retention=timedelta(days=days))
-                for m in self.models()}
+        deleted = {}
+        for m in list(models) if models is not None else self.models():
+            if days is not None:
+                deleted[m] = prune_log(self.settings, self._root, m, now=now, retention=timedelta(days=days))
+            compact_log(self.settings, self._root, m,
+                        retention_hours=self._store.settings.offline_store.delta_retention_hours)
+        return deleted
 
 
 def _labels_table(labels: pa.Table | pd.DataFrame | str | Path) -> pa.Table:

@@ -7,6 +7,7 @@ connections and model cache in the app's lifespan.
 from __future__ import annotations
 
 import gc
+import importlib.util
 import os
 import time
 from collections.abc import AsyncIterator, Callable
@@ -91,9 +92,13 @@ class Service:
         self._types: dict[int, tuple[ResolvedFeatures, dict[str, Any]]] = {}
         self.drift_gauges = DriftCollector(cached(lambda: store.monitor.latest_results(), 15.0))
         monitoring = store.settings.monitoring
+        enabled = monitoring.log_enabled
+        if enabled and importlib.util.find_spec("deltalake") is None:
+            log.warning("the prediction log is off: deltalake is not installed (pip install 'pitstop[serve]')")
+            enabled = False
         self.prediction_log = PredictionLog(
             monitoring, store.settings.offline_root, on_drop=LOG_DROPPED.inc, on_written=LOG_WRITTEN.inc,
-            on_error=LOG_ERRORS.inc, on_tick=_export_log_gauges) if monitoring.log_enabled else None
+            on_error=LOG_ERRORS.inc, on_tick=_export_log_gauges) if enabled else None
 
     async def run(self, handler: Callable[[Service, Any], T], body: Any) -> T:
         """``handler(self, body)`` off the event loop, under the request deadline (503 past it)."""

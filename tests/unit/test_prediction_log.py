@@ -74,3 +74,25 @@ def test_sampling_rate_zero_logs_nothing(tmp_path: Path) -> None:
     plog = PredictionLog(MonitoringSettings(log_sample_rate=0.0), tmp_path)
     assert not any(plog.sampled() for _ in range(100))
     assert all(PredictionLog(MonitoringSettings(), tmp_path).sampled() for _ in range(100))
+
+
+def test_retention_deletes_old_rows_and_compaction_merges_flushes(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from pitstop.monitoring.log_reader import compact_log, prune_log, read_log
+
+    settings = MonitoringSettings()
+    plog = PredictionLog(settings, tmp_path)
+    now = datetime.now(UTC)
+    for i, age_days in enumerate([0, 1, 40, 0]):  # one commit (one file) each
+        e = entry(f"r{i}")
+        plog.record(LogEntry(**{**{f: getattr(e, f) for f in LogEntry.__dataclass_fields__},
+                                "at_us": int((now - timedelta(days=age_days)).timestamp() * 1e6)}))
+        plog.flush()
+    location = str(tmp_path / "data" / "prediction_log" / "m")
+    assert len(DeltaTable(location).file_uris()) == 4
+    assert prune_log(settings, tmp_path, "m", now=now, retention=timedelta(days=30)) == 2
+    compact_log(settings, tmp_path, "m", retention_hours=0)
+    assert len(DeltaTable(location).file_uris()) == 1
+    assert sorted(set(read_log(settings, tmp_path, "m").column("request_id").to_pylist())) == ["r0", "r1", "r3"]
+    assert read_log(settings, tmp_path, "m", since=now - timedelta(hours=1)).num_rows == 4
