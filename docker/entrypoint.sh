@@ -3,6 +3,7 @@
 #   serve        HTTP scoring service (gunicorn + uvicorn workers); stateless, scale with replicas
 #   ingest       Kafka stream ingester; run one per few partitions (same kafka.group_id)
 #   schedule     long-running materialization scheduler (cron; a registry lock keeps runs exclusive)
+#   monitor      long-running drift checks of the served models (cron), Prometheus gauges on :9109
 #   apply        one-shot: register the repo's definitions
 #   materialize  one-shot: materialize-incremental up to now (for k8s CronJobs, Airflow, ...)
 # Further arguments go to that role's pitstop command. Anything else runs as a command, e.g.

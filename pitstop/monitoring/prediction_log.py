@@ -25,6 +25,8 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain, repeat
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +47,6 @@ STATUS_SUFFIX = "__status"
 TIME_COLUMN = "event_timestamp"
 MAX_ATTEMPTS = 5
 """Consecutive failed writes after which the rows they held are dropped (and counted)."""
-_BASE = [("request_id", pa.string()), (TIME_COLUMN, pa.timestamp("us", tz="UTC")), ("model", pa.string()),
-         ("version", pa.int64()), ("alias", pa.string()), ("row", pa.int32())]
 
 
 def log_location(settings: MonitoringSettings, offline_root: Path | str, model: str) -> str:
@@ -60,7 +60,7 @@ def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LogEntry:
     """One /predict as the log keeps it until the next flush (references, no copies)."""
 
@@ -77,6 +77,17 @@ class LogEntry:
     predictions: list[Any]
     types: dict[str, pa.DataType]
     """Arrow type of each feature and key column (from the definitions), so an all-null flush keeps its type."""
+    row: tuple[Any, ...] | None = None
+    """A one-entity request's keys, values, statuses and request data as one tuple (made by ``record``):
+    a flush transposes thousands of these in one C call instead of walking every column of every entry."""
+
+    def flatten(self) -> None:
+        """Fill ``row`` (one-entity requests only; about a microsecond, on the request's thread)."""
+        if self.rows == 1:
+            parts = [self.keys.values(), self.values.values(), self.statuses.values()]
+            if self.request_data:
+                parts.append(self.request_data.values())
+            self.row = tuple(chain.from_iterable(chain.from_iterable(parts)))
 
 
 class PredictionLog:
@@ -124,6 +135,7 @@ class PredictionLog:
 
     def record(self, entry: LogEntry) -> bool:
         """Queue one request's rows; False (and counted) when the buffer is full. Never raises, never blocks."""
+        entry.flatten()
         with self._lock:
             if self._rows + entry.rows > self.settings.log_buffer_rows:
                 self.dropped += entry.rows
@@ -245,54 +257,69 @@ class PredictionLog:
 
 
 def entries_table(entries: Sequence[LogEntry]) -> pa.Table:
-    """The log rows of ``entries`` (one model) as one Arrow table; columns missing in some entries are null."""
-    columns: dict[str, list[Any]] = {name: [] for name, _ in _BASE}
-    types: dict[str, pa.DataType] = dict(_BASE)
-    total = 0
-    numeric_predictions = all(_is_number(p) for e in entries for p in e.predictions)
-    prediction_column = "prediction" if numeric_predictions else "prediction_json"
-    types[prediction_column] = pa.float64() if numeric_predictions else pa.string()
+    """The log rows of ``entries`` (one model) as one Arrow table; columns missing in some entries are null.
 
-    def put(name: str, values: Sequence[Any], kind: pa.DataType | None) -> None:
-        column = columns.get(name)
-        if column is None:
-            column = columns[name] = [None] * total
-            if kind is not None:
-                types[name] = kind
-        column.extend(values)
-
+    Entries are grouped by their columns (one group per served version, usually) and each column is
+    gathered with C-level iterators: a flush of 20,000 one-entity requests holds the GIL for
+    milliseconds per column, not for the whole flush.
+    """
+    groups: dict[tuple[Any, ...], list[LogEntry]] = {}
     for e in entries:
-        n = e.rows
-        columns["request_id"].extend([e.request_id] * n)
-        columns[TIME_COLUMN].extend([e.at_us] * n)
-        columns["model"].extend([e.model] * n)
-        columns["version"].extend([e.version] * n)
-        columns["alias"].extend([e.alias] * n)
-        columns["row"].extend(range(n))
-        for name, values in e.keys.items():
-            put(name, values, e.types.get(name))
-        for name, values in e.values.items():
-            put(name, values, e.types.get(name))
-            put(name + STATUS_SUFFIX, e.statuses[name], pa.string())
-        for name, values in (e.request_data or {}).items():
-            put(name, values, None)
-        predictions = e.predictions if numeric_predictions else [orjson.dumps(p).decode() for p in e.predictions]
-        put(prediction_column, predictions, types[prediction_column])
-        total += n
-        for column in columns.values():  # columns this entry lacks
-            if len(column) < total:
-                column.extend([None] * (total - len(column)))
-    arrays = {}
-    for name, values in columns.items():
-        kind = types.get(name)
-        if name == TIME_COLUMN:
-            arrays[name] = pa.array(values, pa.int64()).cast(pa.timestamp("us", tz="UTC"))
-        else:
-            arrays[name] = _array(values, kind)
+        # entries of one served version share their ``types`` dict (cached per resolution): same columns
+        shape = (id(e.types), tuple(e.request_data) if e.request_data else ())
+        groups.setdefault(shape, []).append(e)
+    tables = [_group_table(group) for group in groups.values()]
+    if len(tables) == 1:
+        return tables[0]
+    return pa.concat_tables(tables, promote_options="permissive")
+
+
+def _group_table(group: list[LogEntry]) -> pa.Table:
+    first = group[0]
+    rows = list(map(attrgetter("rows"), group))
+    single = all(n == 1 for n in rows)
+
+    def per_entry(attr: str) -> list[Any]:
+        values = list(map(attrgetter(attr), group))
+        return values if single else list(chain.from_iterable(map(repeat, values, rows)))
+
+    layout = [(attr, name) for attr in ("keys", "values", "statuses", "request_data")
+              for name in (getattr(first, attr) or ())]
+    gathered: dict[tuple[str, str], Any] = {}
+    if single and all(e.row is not None for e in group):
+        gathered = dict(zip(layout, zip(*map(attrgetter("row"), group), strict=True), strict=True))
+    else:
+        for attr, name in layout:
+            gathered[(attr, name)] = list(chain.from_iterable(map(itemgetter(name), map(attrgetter(attr), group))))
+
+    def columns(attr: str) -> dict[str, Any]:
+        return {name: values for (kind, name), values in gathered.items() if kind == attr}
+
+    arrays: dict[str, pa.Array] = {
+        "request_id": pa.array(per_entry("request_id"), pa.string()),
+        TIME_COLUMN: pa.array(per_entry("at_us"), pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+        "model": pa.array(per_entry("model"), pa.string()),
+        "version": pa.array(per_entry("version"), pa.int64()),
+        "alias": pa.array(per_entry("alias"), pa.string()),
+        "row": pa.array([0] * len(group) if single else list(chain.from_iterable(map(range, rows))), pa.int32()),
+    }
+    for name, values in columns("keys").items():
+        arrays[name] = _array(values, first.types.get(name))
+    statuses = columns("statuses")
+    for name, values in columns("values").items():
+        arrays[name] = _array(values, first.types.get(name))
+        arrays[name + STATUS_SUFFIX] = pa.array(statuses[name], pa.string())
+    for name, values in columns("request_data").items():
+        arrays[name] = _array(values, first.types.get(name))
+    predictions = list(chain.from_iterable(map(attrgetter("predictions"), group)))
+    if set(map(type, predictions)) <= {float, int}:  # not bool, None or lists
+        arrays["prediction"] = pa.array(predictions, pa.float64())
+    else:
+        arrays["prediction_json"] = pa.array([orjson.dumps(p).decode() for p in predictions], pa.string())
     return pa.table(arrays)
 
 
-def _array(values: list[Any], kind: pa.DataType | None) -> pa.Array:
+def _array(values: Sequence[Any], kind: pa.DataType | None) -> pa.Array:
     if kind is not None:
         try:
             return pa.array(values, kind)
@@ -304,9 +331,6 @@ def _array(values: list[Any], kind: pa.DataType | None) -> pa.Array:
         return pa.array([None if v is None else str(v) for v in values], pa.string())
     return array.cast(pa.string()) if pa.types.is_null(array.type) else array
 
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def column_types(resolved: Any) -> dict[str, pa.DataType]:

@@ -15,8 +15,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 CHECK = ROOT / "scripts" / "check_compose.sh"
 CI_ENV = ROOT / "docker" / "ci.env"
-LONG_RUNNING = {"redis", "kafka", "postgres", "serve", "ingest", "schedule"}
-PITSTOP_ROLES = {"serve", "ingest", "schedule"}
+LONG_RUNNING = {"redis", "kafka", "postgres", "serve", "ingest", "schedule", "monitor"}
+PITSTOP_ROLES = {"serve", "ingest", "schedule", "monitor"}
 
 
 def check(compose_file: Path, env_file: Path) -> subprocess.CompletedProcess[str]:
@@ -111,7 +111,7 @@ def test_the_shared_storage_overlay_points_every_role_at_one_bucket(tmp_path: Pa
                          env={"PATH": os.environ["PATH"]}, timeout=120)
     services = json.loads(out.stdout)["services"]
     assert "s3" in services
-    for name in ("serve", "ingest", "schedule", "apply", "materialize"):
+    for name in ("serve", "ingest", "schedule", "monitor", "apply", "materialize"):
         env = services[name]["environment"]
         assert env["AWS_ENDPOINT_URL"] == "http://s3:8333" and env["PITSTOP_ARTIFACTS_PATH"].startswith("s3://"), name
         assert env["PITSTOP_REGISTRY_PATH"].startswith("postgresql://")  # the overlay adds to, not replaces, the base

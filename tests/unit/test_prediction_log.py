@@ -96,3 +96,21 @@ def test_retention_deletes_old_rows_and_compaction_merges_flushes(tmp_path: Path
     assert len(DeltaTable(location).file_uris()) == 1
     assert sorted(set(read_log(settings, tmp_path, "m").column("request_id").to_pylist())) == ["r0", "r1", "r3"]
     assert read_log(settings, tmp_path, "m", since=now - timedelta(hours=1)).num_rows == 4
+
+
+def test_one_entity_requests_are_transposed_in_one_step_and_keep_their_columns() -> None:
+    types = {"driver_id": pa.int64(), "rate": pa.float64(), "trips": pa.int64()}
+    entries = [LogEntry(f"r{i}", 1_700_000_000_000_000 + i, "m", 1, "production", 1, {"driver_id": [i]},
+                        {"rate": [i / 10], "trips": [None if i == 2 else i]},
+                        {"rate": ["PRESENT"], "trips": ["NOT_FOUND" if i == 2 else "PRESENT"]},
+                        {"bonus": [float(i)]}, [i * 1.5], types) for i in range(4)]
+    for e in entries:
+        e.flatten()
+    assert entries[0].row == (0, 0.0, 0, "PRESENT", "PRESENT", 0.0)
+    table = entries_table(entries)
+    assert table.column("driver_id").to_pylist() == [0, 1, 2, 3]
+    assert table.column("trips").to_pylist() == [0, 1, None, 3] and table.schema.field("trips").type == pa.int64()
+    assert table.column("trips__status").to_pylist()[2] == "NOT_FOUND"
+    assert table.column("bonus").to_pylist() == [0.0, 1.0, 2.0, 3.0]
+    assert table.column("prediction").to_pylist() == [0.0, 1.5, 3.0, 4.5]
+    assert table.column("row").to_pylist() == [0, 0, 0, 0]
