@@ -183,12 +183,12 @@ def bodies_for(kind: str, ids: list[list[int]], refs: list[str]) -> list[bytes]:
 
 
 def bench_key(repo: Path) -> str:
-    """An API key for the benchmark client (features:read and predict), never written to the results."""
+    """An API key for the benchmark client (features:read, predict, metrics), never written to the results."""
     from pitstop import FeatureStore
     from pitstop.auth.keyring import ApiKeys
 
     with FeatureStore(repo) as store:
-        return ApiKeys(store.registry).create("bench-client", ["features:read", "predict"]).secret
+        return ApiKeys(store.registry).create("bench-client", ["features:read", "predict", "metrics"]).secret
 
 
 # ---------------------------------------------------------------- servers
@@ -252,7 +252,9 @@ def worker_pids(proc: subprocess.Popen) -> list[int]:
 
 def log_counters(base: str, authorization: str) -> tuple[float, float]:
     """(predictions served, prediction-log rows dropped) from the server's /metrics, summed over workers."""
-    _, text = http("GET", base + "/metrics", authorization=authorization)
+    status, text = http("GET", base + "/metrics", authorization=authorization)
+    if status != 200:
+        raise RuntimeError(f"GET /metrics answered {status}: {text[:300]!r}")
     body = text.decode()
 
     def total(pattern: str) -> float:

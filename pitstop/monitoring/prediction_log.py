@@ -46,6 +46,7 @@ log = get_logger(__name__)
 STATUS_SUFFIX = "__status"
 TIME_COLUMN = "event_timestamp"
 MAX_ATTEMPTS = 5
+_SLICE = 512  # one-entity entries transposed per C call at a flush (about 2 ms of GIL on a 40-feature model)
 """Consecutive failed writes after which the rows they held are dropped (and counted)."""
 
 
@@ -60,9 +61,29 @@ def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """The columns of a log entry: entity keys, input features (each also with a status), request fields."""
+
+    keys: tuple[str, ...]
+    features: tuple[str, ...]
+    request: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> list[str]:
+        """Column names in the order of an entry's ``data``."""
+        return [*self.keys, *self.features, *(f + STATUS_SUFFIX for f in self.features), *self.request]
+
+
 @dataclass(slots=True)
 class LogEntry:
-    """One /predict as the log keeps it until the next flush (references, no copies)."""
+    """One /predict as the log keeps it until the next flush.
+
+    ``data`` follows ``layout.names``: for a one-entity request the values themselves (one tuple, so a
+    flush transposes thousands of requests in one C call and the buffer holds three objects per
+    request for the garbage collector to walk, not a hundred); for a batch, the request's own column
+    lists (references, no copies).
+    """
 
     request_id: str
     at_us: int
@@ -70,24 +91,26 @@ class LogEntry:
     version: int
     alias: str | None
     rows: int
-    keys: dict[str, list[Any]]
-    values: dict[str, list[Any]]
-    statuses: dict[str, list[str]]
-    request_data: dict[str, list[Any]] | None
+    layout: Layout
+    data: tuple[Any, ...]
     predictions: list[Any]
     types: dict[str, pa.DataType]
-    """Arrow type of each feature and key column (from the definitions), so an all-null flush keeps its type."""
-    row: tuple[Any, ...] | None = None
-    """A one-entity request's keys, values, statuses and request data as one tuple (made by ``record``):
-    a flush transposes thousands of these in one C call instead of walking every column of every entry."""
+    """Arrow type of each key, feature and request column (from the definitions), so an all-null flush keeps
+    its type."""
 
-    def flatten(self) -> None:
-        """Fill ``row`` (one-entity requests only; about a microsecond, on the request's thread)."""
-        if self.rows == 1:
-            parts = [self.keys.values(), self.values.values(), self.statuses.values()]
-            if self.request_data:
-                parts.append(self.request_data.values())
-            self.row = tuple(chain.from_iterable(chain.from_iterable(parts)))
+    @classmethod
+    def of(cls, request_id: str, at_us: int, model: str, version: int, alias: str | None, rows: int,
+           keys: dict[str, list[Any]], values: dict[str, list[Any]], statuses: dict[str, list[str]],
+           request_data: dict[str, list[Any]] | None, predictions: list[Any], types: dict[str, pa.DataType],
+           layout: Layout | None = None) -> LogEntry:
+        """An entry from a request's columns (``layout``: pass a cached one to save rebuilding it)."""
+        request = tuple(request_data) if request_data else ()
+        if layout is None or layout.request != request:
+            layout = Layout(tuple(keys), tuple(values), request)
+        columns = [*keys.values(), *values.values(), *(statuses[f] for f in layout.features),
+                   *((request_data or {}).values())]
+        data = tuple(column[0] for column in columns) if rows == 1 else tuple(columns)
+        return cls(request_id, at_us, model, version, alias, rows, layout, data, predictions, types)
 
 
 class PredictionLog:
@@ -124,6 +147,7 @@ class PredictionLog:
 
     def start(self) -> None:
         """Start the background writer."""
+        pa.array([0.5], pa.float64())  # pyarrow's first conversion from Python objects costs ~0.3 s: pay it now
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="pitstop-prediction-log", daemon=True)
             self._thread.start()
@@ -135,7 +159,6 @@ class PredictionLog:
 
     def record(self, entry: LogEntry) -> bool:
         """Queue one request's rows; False (and counted) when the buffer is full. Never raises, never blocks."""
-        entry.flatten()
         with self._lock:
             if self._rows + entry.rows > self.settings.log_buffer_rows:
                 self.dropped += entry.rows
@@ -264,10 +287,8 @@ def entries_table(entries: Sequence[LogEntry]) -> pa.Table:
     milliseconds per column, not for the whole flush.
     """
     groups: dict[tuple[Any, ...], list[LogEntry]] = {}
-    for e in entries:
-        # entries of one served version share their ``types`` dict (cached per resolution): same columns
-        shape = (id(e.types), tuple(e.request_data) if e.request_data else ())
-        groups.setdefault(shape, []).append(e)
+    for e in entries:  # one Layout object per served version (cached by the service): group by identity
+        groups.setdefault((id(e.layout), e.rows == 1), []).append(e)
     tables = [_group_table(group) for group in groups.values()]
     if len(tables) == 1:
         return tables[0]
@@ -277,24 +298,24 @@ def entries_table(entries: Sequence[LogEntry]) -> pa.Table:
 def _group_table(group: list[LogEntry]) -> pa.Table:
     first = group[0]
     rows = list(map(attrgetter("rows"), group))
-    single = all(n == 1 for n in rows)
+    single = first.rows == 1  # groups never mix one-entity and batch entries
 
     def per_entry(attr: str) -> list[Any]:
         values = list(map(attrgetter(attr), group))
         return values if single else list(chain.from_iterable(map(repeat, values, rows)))
 
-    layout = [(attr, name) for attr in ("keys", "values", "statuses", "request_data")
-              for name in (getattr(first, attr) or ())]
-    gathered: dict[tuple[str, str], Any] = {}
-    if single and all(e.row is not None for e in group):
-        gathered = dict(zip(layout, zip(*map(attrgetter("row"), group), strict=True), strict=True))
+    names = first.layout.names
+    gathered: list[list[Any]]
+    if single:
+        # transposed in slices: each zip is one C call that holds the GIL, so keep each short
+        gathered = [[] for _ in names]
+        for start in range(0, len(group), _SLICE):
+            part = zip(*map(attrgetter("data"), group[start:start + _SLICE]), strict=True)
+            for column, chunk in zip(gathered, part, strict=True):
+                column.extend(chunk)
     else:
-        for attr, name in layout:
-            gathered[(attr, name)] = list(chain.from_iterable(map(itemgetter(name), map(attrgetter(attr), group))))
-
-    def columns(attr: str) -> dict[str, Any]:
-        return {name: values for (kind, name), values in gathered.items() if kind == attr}
-
+        gathered = [list(chain.from_iterable(map(itemgetter(i), map(attrgetter("data"), group))))
+                    for i in range(len(names))]
     arrays: dict[str, pa.Array] = {
         "request_id": pa.array(per_entry("request_id"), pa.string()),
         TIME_COLUMN: pa.array(per_entry("at_us"), pa.int64()).cast(pa.timestamp("us", tz="UTC")),
@@ -303,14 +324,9 @@ def _group_table(group: list[LogEntry]) -> pa.Table:
         "alias": pa.array(per_entry("alias"), pa.string()),
         "row": pa.array([0] * len(group) if single else list(chain.from_iterable(map(range, rows))), pa.int32()),
     }
-    for name, values in columns("keys").items():
-        arrays[name] = _array(values, first.types.get(name))
-    statuses = columns("statuses")
-    for name, values in columns("values").items():
-        arrays[name] = _array(values, first.types.get(name))
-        arrays[name + STATUS_SUFFIX] = pa.array(statuses[name], pa.string())
-    for name, values in columns("request_data").items():
-        arrays[name] = _array(values, first.types.get(name))
+    for name, values in zip(names, gathered, strict=True):
+        kind = pa.string() if name.endswith(STATUS_SUFFIX) else first.types.get(name)
+        arrays[name] = _array(values, kind)
     predictions = list(chain.from_iterable(map(attrgetter("predictions"), group)))
     if set(map(type, predictions)) <= {float, int}:  # not bool, None or lists
         arrays["prediction"] = pa.array(predictions, pa.float64())

@@ -25,7 +25,7 @@ from pitstop.definitions.resolve import ResolvedFeatures
 from pitstop.errors import FeatureRefError, NotRegisteredError, PitstopError
 from pitstop.log import get_logger
 from pitstop.monitoring.gauges import DriftCollector, cached
-from pitstop.monitoring.prediction_log import LogEntry, PredictionLog, column_types, new_request_id
+from pitstop.monitoring.prediction_log import Layout, LogEntry, PredictionLog, column_types, new_request_id
 from pitstop.online.reader import read_online_features
 from pitstop.redaction import redact_url
 from pitstop.serving import errors as err
@@ -90,6 +90,7 @@ class Service:
         self.online_label = f"the online store {redact_url(store.settings.online_store.url)}"
         self._shapes: dict[int, tuple[ResolvedFeatures, RequestShape]] = {}
         self._types: dict[int, tuple[ResolvedFeatures, dict[str, Any]]] = {}
+        self._layouts: dict[int, tuple[ServedModel, Layout]] = {}
         self.drift_gauges = DriftCollector(cached(lambda: store.monitor.latest_results(), 15.0))
         monitoring = store.settings.monitoring
         enabled = monitoring.log_enabled
@@ -125,6 +126,16 @@ class Service:
                 self._types.clear()
             hit = (resolved, column_types(resolved))
             self._types[id(resolved)] = hit
+        return hit[1]
+
+    def log_layout(self, served: ServedModel, keys: list[str]) -> Layout:
+        """The prediction-log column layout of ``served`` (cached per loaded version)."""
+        hit = self._layouts.get(id(served))
+        if hit is None or hit[0] is not served:
+            if len(self._layouts) > 256:
+                self._layouts.clear()
+            hit = (served, Layout(tuple(keys), tuple(served.columns)))
+            self._layouts[id(served)] = hit
         return hit[1]
 
     def resolve(self, features: list[str] | None, service: str | None, full_names: bool,
@@ -335,12 +346,12 @@ def predict(service: Service, body: PredictRequest) -> dict[str, Any]:
     request_id = body.request_id or new_request_id()
     prediction_log = service.prediction_log
     if prediction_log is not None and prediction_log.sampled():
-        prediction_log.record(LogEntry(
+        prediction_log.record(LogEntry.of(
             request_id, time.time_ns() // 1000, mv.name, mv.version,
             None if body.version is not None else (body.alias or DEFAULT_ALIAS), n,
             {k: response.values[k] for k in keys}, {c: response.values[c] for c in served.columns},
-            {c: response.statuses[c] for c in served.columns}, body.request_data, predictions,
-            service.column_types(resolved)))
+            response.statuses, body.request_data, predictions, service.column_types(resolved),
+            service.log_layout(served, keys)))
     out: dict[str, Any] = {"model": mv.name, "version": mv.version, "request_id": request_id,
                            "predictions": predictions}
     if body.return_features:

@@ -17,10 +17,10 @@ from pitstop.settings import MonitoringSettings
 def entry(request_id: str, version: int = 1, rows: int = 2, features: tuple[str, ...] = ("rate",),
           predictions: list[Any] | None = None) -> LogEntry:
     values = {f: [0.5] * rows for f in features}
-    return LogEntry(request_id, 1_700_000_000_000_000, "m", version, "production", rows,
-                    {"driver_id": list(range(rows))}, values, {f: ["PRESENT"] * rows for f in features}, None,
-                    predictions if predictions is not None else [1.0] * rows,
-                    {"driver_id": pa.int64(), **{f: pa.float64() for f in features}})
+    return LogEntry.of(request_id, 1_700_000_000_000_000, "m", version, "production", rows,
+                       {"driver_id": list(range(rows))}, values, {f: ["PRESENT"] * rows for f in features}, None,
+                       predictions if predictions is not None else [1.0] * rows,
+                       {"driver_id": pa.int64(), **{f: pa.float64() for f in features}})
 
 
 def test_flush_commits_rows_and_a_full_buffer_drops(tmp_path: Path) -> None:
@@ -86,8 +86,8 @@ def test_retention_deletes_old_rows_and_compaction_merges_flushes(tmp_path: Path
     now = datetime.now(UTC)
     for i, age_days in enumerate([0, 1, 40, 0]):  # one commit (one file) each
         e = entry(f"r{i}")
-        plog.record(LogEntry(**{**{f: getattr(e, f) for f in LogEntry.__dataclass_fields__},
-                                "at_us": int((now - timedelta(days=age_days)).timestamp() * 1e6)}))
+        e.at_us = int((now - timedelta(days=age_days)).timestamp() * 1e6)
+        plog.record(e)
         plog.flush()
     location = str(tmp_path / "data" / "prediction_log" / "m")
     assert len(DeltaTable(location).file_uris()) == 4
@@ -100,13 +100,11 @@ def test_retention_deletes_old_rows_and_compaction_merges_flushes(tmp_path: Path
 
 def test_one_entity_requests_are_transposed_in_one_step_and_keep_their_columns() -> None:
     types = {"driver_id": pa.int64(), "rate": pa.float64(), "trips": pa.int64()}
-    entries = [LogEntry(f"r{i}", 1_700_000_000_000_000 + i, "m", 1, "production", 1, {"driver_id": [i]},
-                        {"rate": [i / 10], "trips": [None if i == 2 else i]},
-                        {"rate": ["PRESENT"], "trips": ["NOT_FOUND" if i == 2 else "PRESENT"]},
-                        {"bonus": [float(i)]}, [i * 1.5], types) for i in range(4)]
-    for e in entries:
-        e.flatten()
-    assert entries[0].row == (0, 0.0, 0, "PRESENT", "PRESENT", 0.0)
+    entries = [LogEntry.of(f"r{i}", 1_700_000_000_000_000 + i, "m", 1, "production", 1, {"driver_id": [i]},
+                           {"rate": [i / 10], "trips": [None if i == 2 else i]},
+                           {"rate": ["PRESENT"], "trips": ["NOT_FOUND" if i == 2 else "PRESENT"]},
+                           {"bonus": [float(i)]}, [i * 1.5], types) for i in range(4)]
+    assert entries[0].data == (0, 0.0, 0, "PRESENT", "PRESENT", 0.0)
     table = entries_table(entries)
     assert table.column("driver_id").to_pylist() == [0, 1, 2, 3]
     assert table.column("trips").to_pylist() == [0, 1, None, 3] and table.schema.field("trips").type == pa.int64()
