@@ -23,10 +23,10 @@ import random
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import chain, repeat
-from operator import attrgetter, itemgetter
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,6 @@ log = get_logger(__name__)
 STATUS_SUFFIX = "__status"
 TIME_COLUMN = "event_timestamp"
 MAX_ATTEMPTS = 5
-_SLICE = 512  # one-entity entries transposed per C call at a flush (about 2 ms of GIL on a 40-feature model)
 """Consecutive failed writes after which the rows they held are dropped (and counted)."""
 
 
@@ -129,7 +128,8 @@ class PredictionLog:
                  on_drop: Any = None, on_written: Any = None, on_error: Any = None, on_tick: Any = None) -> None:
         self.settings = settings
         self.offline_root = offline_root
-        self._entries: list[LogEntry] = []
+        self._buffers: dict[int, _Columns] = {}
+        self._failed: list[tuple[str, pa.Table]] = []
         self._rows = 0
         self._oldest: float | None = None
         self._lock = threading.Lock()
@@ -165,7 +165,10 @@ class PredictionLog:
                 full = True
             else:
                 full = False
-                self._entries.append(entry)
+                buffer = self._buffers.get(id(entry.layout))
+                if buffer is None or buffer.layout is not entry.layout or buffer.model != entry.model:
+                    buffer = self._buffers[id(entry.layout)] = _Columns(entry)
+                buffer.add(entry)
                 self._rows += entry.rows
                 if self._oldest is None:
                     self._oldest = time.time()
@@ -193,33 +196,36 @@ class PredictionLog:
         """
         with self._write_lock:
             with self._lock:
-                entries, self._entries = self._entries, []
+                buffers, self._buffers = self._buffers, {}
                 oldest, self._oldest = self._oldest, None
-            if not entries:
+            by_model: dict[str, list[pa.Table]] = {}
+            for model, table in self._failed:
+                by_model.setdefault(model, []).append(table)
+            self._failed = []
+            for buffer in buffers.values():
+                by_model.setdefault(buffer.model, []).append(buffer.table())
+            if not by_model:
                 return 0
-            by_model: dict[str, list[LogEntry]] = {}
-            for entry in entries:
-                by_model.setdefault(entry.model, []).append(entry)
             written = 0
-            failed: list[LogEntry] = []
             error: Exception | None = None
-            for model, group in by_model.items():
+            for model, tables in by_model.items():
+                table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
                 try:
-                    written += self._write(model, group)
+                    self._write(model, table)
+                    written += table.num_rows
                 except Exception as exc:  # any failure keeps the rows; the request path never sees it
-                    failed += group
+                    self._failed.append((model, table))
                     error = exc
             lost = 0
-            self._failures = self._failures + 1 if failed else 0
-            if failed and self._failures >= MAX_ATTEMPTS:  # a write that keeps failing must not wedge the log
-                lost, failed, self._failures = sum(e.rows for e in failed), [], 0
+            self._failures = self._failures + 1 if self._failed else 0
+            if self._failed and self._failures >= MAX_ATTEMPTS:  # a write that keeps failing must not wedge the log
+                lost, self._failed, self._failures = sum(t.num_rows for _, t in self._failed), [], 0
                 self.dropped += lost
                 self._on_drop(lost)
                 log.error("prediction log: %d rows dropped after %d failed writes: %s", lost, MAX_ATTEMPTS, error)
             with self._lock:
                 self._rows -= written + lost
-                if failed:
-                    self._entries[:0] = failed
+                if self._failed:
                     self._oldest = oldest if self._oldest is None else min(oldest or self._oldest, self._oldest)
             self.written += written
             if written:
@@ -259,7 +265,7 @@ class PredictionLog:
                 log.warning("prediction log: write failed, %d rows kept for the next try: %s", self._rows, exc)
             self._on_tick(self)
 
-    def _write(self, model: str, entries: list[LogEntry]) -> int:
+    def _write(self, model: str, table: pa.Table) -> None:
         from pitstop.extras import require_extra
 
         require_extra("delta", "the prediction log", "deltalake")
@@ -267,7 +273,6 @@ class PredictionLog:
 
         from pitstop.offline.delta_append import delta_storage_options
 
-        table = entries_table(entries)
         location = log_location(self.settings, self.offline_root, model)
         if not is_remote(location):
             Path(location).mkdir(parents=True, exist_ok=True)
@@ -276,63 +281,78 @@ class PredictionLog:
                             storage_options=delta_storage_options(location, writing=True))
         except Exception as exc:  # delta-rs raises its own and plain exceptions
             raise OfflineStoreError(f"cannot append to the prediction log {location}: {redact_text(str(exc))}") from exc
-        return table.num_rows
 
 
 def entries_table(entries: Sequence[LogEntry]) -> pa.Table:
-    """The log rows of ``entries`` (one model) as one Arrow table; columns missing in some entries are null.
+    """The log rows of ``entries`` as one Arrow table (columns missing in some entries are null)."""
+    buffers: dict[int, _Columns] = {}
+    for e in entries:
+        buffer = buffers.get(id(e.layout))
+        if buffer is None:
+            buffer = buffers[id(e.layout)] = _Columns(e)
+        buffer.add(e)
+    tables = [b.table() for b in buffers.values()]
+    return tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
 
-    Entries are grouped by their columns (one group per served version, usually) and each column is
-    gathered with C-level iterators: a flush of 20,000 one-entity requests holds the GIL for
-    milliseconds per column, not for the whole flush.
+
+class _Columns:
+    """The buffered rows of one served version (one layout), as growing column lists.
+
+    Each request appends its values to the lists on its own thread (a few microseconds, in C), so a
+    flush only hands finished lists to Arrow: it never walks the buffered requests one by one while
+    holding the interpreter lock, which would stall the requests being served meanwhile.
     """
-    groups: dict[tuple[Any, ...], list[LogEntry]] = {}
-    for e in entries:  # one Layout object per served version (cached by the service): group by identity
-        groups.setdefault((id(e.layout), e.rows == 1), []).append(e)
-    tables = [_group_table(group) for group in groups.values()]
-    if len(tables) == 1:
-        return tables[0]
-    return pa.concat_tables(tables, promote_options="permissive")
 
+    __slots__ = ("alias", "at_us", "data", "layout", "model", "predictions", "request_id", "row", "types",
+                 "version")
 
-def _group_table(group: list[LogEntry]) -> pa.Table:
-    first = group[0]
-    rows = list(map(attrgetter("rows"), group))
-    single = first.rows == 1  # groups never mix one-entity and batch entries
+    def __init__(self, first: LogEntry) -> None:
+        self.layout = first.layout
+        self.types = first.types
+        self.model = first.model
+        self.request_id: list[str] = []
+        self.at_us: list[int] = []
+        self.version: list[int] = []
+        self.alias: list[str | None] = []
+        self.row: list[int] = []
+        self.data: list[list[Any]] = [[] for _ in first.layout.names]
+        self.predictions: list[Any] = []
 
-    def per_entry(attr: str) -> list[Any]:
-        values = list(map(attrgetter(attr), group))
-        return values if single else list(chain.from_iterable(map(repeat, values, rows)))
+    def add(self, e: LogEntry) -> None:
+        n = e.rows
+        if n == 1:
+            self.request_id.append(e.request_id)
+            self.at_us.append(e.at_us)
+            self.version.append(e.version)
+            self.alias.append(e.alias)
+            self.row.append(0)
+            deque(map(list.append, self.data, e.data), maxlen=0)  # one C loop over the columns
+        else:
+            self.request_id.extend(repeat(e.request_id, n))
+            self.at_us.extend(repeat(e.at_us, n))
+            self.version.extend(repeat(e.version, n))
+            self.alias.extend(repeat(e.alias, n))
+            self.row.extend(range(n))
+            deque(map(list.extend, self.data, e.data), maxlen=0)
+        self.predictions.extend(e.predictions)
 
-    names = first.layout.names
-    gathered: list[list[Any]]
-    if single:
-        # transposed in slices: each zip is one C call that holds the GIL, so keep each short
-        gathered = [[] for _ in names]
-        for start in range(0, len(group), _SLICE):
-            part = zip(*map(attrgetter("data"), group[start:start + _SLICE]), strict=True)
-            for column, chunk in zip(gathered, part, strict=True):
-                column.extend(chunk)
-    else:
-        gathered = [list(chain.from_iterable(map(itemgetter(i), map(attrgetter("data"), group))))
-                    for i in range(len(names))]
-    arrays: dict[str, pa.Array] = {
-        "request_id": pa.array(per_entry("request_id"), pa.string()),
-        TIME_COLUMN: pa.array(per_entry("at_us"), pa.int64()).cast(pa.timestamp("us", tz="UTC")),
-        "model": pa.array(per_entry("model"), pa.string()),
-        "version": pa.array(per_entry("version"), pa.int64()),
-        "alias": pa.array(per_entry("alias"), pa.string()),
-        "row": pa.array([0] * len(group) if single else list(chain.from_iterable(map(range, rows))), pa.int32()),
-    }
-    for name, values in zip(names, gathered, strict=True):
-        kind = pa.string() if name.endswith(STATUS_SUFFIX) else first.types.get(name)
-        arrays[name] = _array(values, kind)
-    predictions = list(chain.from_iterable(map(attrgetter("predictions"), group)))
-    if set(map(type, predictions)) <= {float, int}:  # not bool, None or lists
-        arrays["prediction"] = pa.array(predictions, pa.float64())
-    else:
-        arrays["prediction_json"] = pa.array([orjson.dumps(p).decode() for p in predictions], pa.string())
-    return pa.table(arrays)
+    def table(self) -> pa.Table:
+        arrays: dict[str, pa.Array] = {
+            "request_id": pa.array(self.request_id, pa.string()),
+            TIME_COLUMN: pa.array(self.at_us, pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+            "model": pa.array([self.model] * len(self.request_id), pa.string()),
+            "version": pa.array(self.version, pa.int64()),
+            "alias": pa.array(self.alias, pa.string()),
+            "row": pa.array(self.row, pa.int32()),
+        }
+        for name, values in zip(self.layout.names, self.data, strict=True):
+            kind = pa.string() if name.endswith(STATUS_SUFFIX) else self.types.get(name)
+            arrays[name] = _array(values, kind)
+        if set(map(type, self.predictions)) <= {float, int}:  # not bool, None or lists
+            arrays["prediction"] = pa.array(self.predictions, pa.float64())
+        else:
+            arrays["prediction_json"] = pa.array([orjson.dumps(p).decode() for p in self.predictions], pa.string())
+        return pa.table(arrays)
 
 
 def _array(values: Sequence[Any], kind: pa.DataType | None) -> pa.Array:

@@ -50,7 +50,7 @@ def test_a_failing_write_keeps_rows_then_drops_them(tmp_path: Path, monkeypatch:
     drops: list[int] = []
     plog = PredictionLog(MonitoringSettings(), tmp_path, on_drop=drops.append)
 
-    def broken(model: str, entries: list[LogEntry]) -> int:
+    def broken(model: str, table: pa.Table) -> None:
         raise OfflineStoreError("disk full")
 
     monkeypatch.setattr(plog, "_write", broken)
