@@ -150,7 +150,7 @@ def test_cli_compact_prints_json_and_rejects_a_bad_age(repo) -> None:
     report, = json.loads(result.output)
     assert report["source"] == "speed_push" and report["files_before"] == 15 and report["files_after"] == 2
     bad = runner.invoke(cli, ["--repo", str(root), "compact", "--min-age", "soon"])
-    assert bad.exit_code != 0 and "'soon' is not an age like 30m, 1h or 2d" in bad.output
+    assert bad.exit_code != 0 and "'soon' is not a duration like 30m, 1h, 2d or 1w" in bad.output
 
 
 def test_entity_rows_with_nanosecond_times_are_truncated_to_microseconds(repo) -> None:
