@@ -31,9 +31,9 @@ from pitstop.boundary import latest_us
 from pitstop.definitions import FeatureView
 from pitstop.errors import MaterializationError, NotFoundError, RetrievalError
 from pitstop.log import get_logger
-from pitstop.offline.latest import earliest_event_us, iter_latest_rows
-from pitstop.offline.pit_sql import CR, MIN_US, TS, ViewQuery
+from pitstop.offline.base import OfflineEngine
 from pitstop.offline.source_check import source_files
+from pitstop.offline.view_query import CR, MIN_US, TS, ViewQuery
 from pitstop.online.base import NO_CREATED, OnlineStore, WriteBatch, WriteResult
 from pitstop.online.keys_canonical import canonical_keys
 from pitstop.online.view_schema import view_schema
@@ -111,7 +111,7 @@ def _drop_future(view: FeatureView, table: pa.Table, max_future_seconds: float |
 
 
 def materialize_view(
-    connect: Callable[[], object], online: OnlineStore, view: FeatureView, root: Path | str, start: datetime, end: datetime,
+    engine: OfflineEngine, online: OnlineStore, view: FeatureView, root: Path | str, start: datetime, end: datetime,
     *, batch_rows: int = BATCH_ROWS, progress: RowsProgress | None = None, max_future_seconds: float | None = 300.0,
 ) -> ViewOutcome:
     """Write the latest row per entity with ``start <= event < end`` of ``view`` online, guarded.
@@ -123,7 +123,7 @@ def materialize_view(
     result = WriteResult()
     future = 0
     if query is not None:
-        for table in iter_latest_rows(connect, query, epoch_us(start), epoch_us(end), batch_rows):  # type: ignore[arg-type]
+        for table in engine.latest_rows(query, epoch_us(start), epoch_us(end), batch_rows):
             table, ahead = _drop_future(view, table, max_future_seconds)
             future += ahead
             if table.num_rows:
@@ -148,12 +148,12 @@ def select_views(views: dict[str, FeatureView], names: list[str] | None) -> list
     return chosen
 
 
-def _first_start(connect: Callable[[], object], view: FeatureView, root: Path | str, end: datetime) -> datetime:
+def _first_start(engine: OfflineEngine, view: FeatureView, root: Path | str, end: datetime) -> datetime:
     """Where a first run (or a refill) starts: ``end - ttl``, or the view's earliest data without a ttl."""
     if view.ttl is not None:
         return end - view.ttl
     query = _query(view, root)
-    first = earliest_event_us(connect, query) if query else None  # type: ignore[arg-type]
+    first = engine.earliest_event_us(query) if query else None
     return from_epoch_us(first) if first is not None else end
 
 
@@ -187,7 +187,7 @@ def plan_window(
 
 
 def run(
-    *, connect: Callable[[], object], online: OnlineStore, registry: Registry, views: list[FeatureView], root: Path | str,
+    *, engine: OfflineEngine, online: OnlineStore, registry: Registry, views: list[FeatureView], root: Path | str,
     end: datetime, start: datetime | None = None, progress: RowsProgress | None = None,
     lookback: timedelta = timedelta(0), definitions_version: int | None = None,
     max_future_seconds: float | None = 300.0,
@@ -228,7 +228,7 @@ def run(
             view_start, reason = to_utc(start), RANGE
         else:
             planned, reason = plan_window(view, state, generation, end, lookback,
-                                          partial(_first_start, connect, view, root, end))
+                                          partial(_first_start, engine, view, root, end))
             view_start = end if planned is None else planned
         if view_start >= end:
             outcomes.append(ViewOutcome(view.name, view_start, end, 0, 0, 0.0, skipped=True, reason=reason))
@@ -237,7 +237,7 @@ def run(
             log.warning("refilling %s from %s (%s)", view.name, view_start, reason)
         began = datetime.now(UTC)
         try:
-            outcome = materialize_view(connect, online, view, root, view_start, end, progress=progress,
+            outcome = materialize_view(engine, online, view, root, view_start, end, progress=progress,
                                        max_future_seconds=max_future_seconds)
         except Exception as exc:
             log.error("materializing %s [%s, %s) failed: %s", view.name, view_start, end, exc)

@@ -101,9 +101,9 @@ class FeatureStore:
     def offline(self) -> OfflineEngine:
         """The offline engine (DuckDB)."""
         if self._offline is None:
-            from pitstop.offline.duckdb_engine import DuckDBOfflineEngine  # DuckDB loads on first use
+            from pitstop.offline.factory import open_offline_engine
 
-            self._offline = DuckDBOfflineEngine(self.settings.offline_store)
+            self._offline = open_offline_engine(self.settings.offline_store)
         return self._offline
 
     @property
@@ -394,7 +394,7 @@ class FeatureStore:
         from pitstop import materialize as mat
 
         chosen = mat.select_views(self.definitions().views, views)
-        return mat.run(connect=self.offline.connect, online=self.online, registry=self.registry, views=chosen,  # type: ignore[attr-defined]
+        return mat.run(engine=self.offline, online=self.online, registry=self.registry, views=chosen,
                        root=self.settings.offline_root, start=start, end=end, progress=progress,
                        max_future_seconds=self.settings.online_store.max_future_seconds)
 
@@ -416,7 +416,7 @@ class FeatureStore:
         cached = self._cache
         version = cached[0] if cached is not None and cached[1] is contents else -1  # -1: refreshed meanwhile, re-run
         chosen = mat.select_views(contents.views, views)
-        return mat.run(connect=self.offline.connect, online=self.online, registry=self.registry, views=chosen,  # type: ignore[attr-defined]
+        return mat.run(engine=self.offline, online=self.online, registry=self.registry, views=chosen,
                        root=self.settings.offline_root, end=end or datetime.now(UTC), progress=progress,
                        lookback=timedelta(seconds=self.settings.materialize.lookback_seconds),
                        definitions_version=version,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -95,6 +95,16 @@ class DuckDBOfflineEngine:
         except duckdb.Error as exc:
             raise ConfigError(f"offline_store settings rejected by DuckDB: {exc}") from exc
         return con
+
+    def latest_rows(self, view: ViewQuery, start_us: int, end_us: int, batch_rows: int) -> Iterator[pa.Table]:
+        from pitstop.offline.latest import iter_latest_rows
+
+        return iter_latest_rows(self.connect, view, start_us, end_us, batch_rows)
+
+    def earliest_event_us(self, view: ViewQuery) -> int | None:
+        from pitstop.offline.latest import earliest_event_us
+
+        return earliest_event_us(self.connect, view)
 
     def run_sql(self, query: str, sources: dict[str, tuple[str, ...]]) -> pa.Table:
         con = self.connect()

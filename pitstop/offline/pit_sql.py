@@ -24,17 +24,13 @@ is only needed to settle equal event times by the created timestamp.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pitstop.offline.view_query import CR, ETS, MIN_US, ROW, TS, ViewQuery
 
-ROW = "__pitstop_row"
-ETS = "__pitstop_ets"
+__all__ = ["CR", "ETS", "FID", "MIN_US", "ROW", "TS", "ViewQuery"]
+
 FID = "__pitstop_fid"
-TS = "__pitstop_ts"
-CR = "__pitstop_cr"
 FID_SHIFT = 40
 """Bits of a row id that hold the row number inside its file (files of up to 2**40 rows)."""
-MIN_US = -9223372036854775808
-"""Stand-in for a null created timestamp: smaller than every real one."""
 _TWO_64 = "18446744073709551616"
 
 
@@ -56,19 +52,6 @@ def fid_file(fid: int) -> int:
 def fid_row(fid: int) -> int:
     """The row number, inside its file, of row id ``fid``."""
     return fid & ((1 << FID_SHIFT) - 1)
-
-
-@dataclass(frozen=True)
-class ViewQuery:
-    """What the join needs to know about one view: where its rows are and which columns to take."""
-
-    name: str
-    files: tuple[str, ...]
-    join_keys: tuple[str, ...]
-    timestamp_field: str
-    created_field: str | None
-    features: tuple[str, ...]
-    ttl_us: int | None
 
 
 def scan(files: tuple[str, ...], *, row_numbers: bool = False) -> str:

@@ -290,7 +290,7 @@ def test_a_run_refuses_definitions_older_than_the_registry(store: FeatureStore) 
 
     views = list(store.definitions().views.values())
     with pytest.raises(MaterializationError, match="definitions changed"):
-        mat.run(connect=store.offline.connect, online=store.online, registry=store.registry, views=views,  # type: ignore[attr-defined]
+        mat.run(engine=store.offline, online=store.online, registry=store.registry, views=views,
                 root=store.settings.offline_root, end=datetime.now(UTC), definitions_version=store.registry.version() - 1)
     assert store.registry.runs() == []
 
