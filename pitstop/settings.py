@@ -48,9 +48,25 @@ class RegistrySettings(_Section):
     feature views) keeps working. See docs/security.md."""
 
 
-class OfflineStoreSettings(_Section):
-    """The DuckDB offline engine."""
+class SparkSettings(_Section):
+    """The Spark offline engine (``offline_store.engine: spark``)."""
 
+    master: str = "local[2]"
+    """Where Spark runs: ``local[N]``, ``spark://host:7077``, ``yarn``, ``k8s://...``; ignored when a
+    SparkSession is already active in the process (it is used as it is)."""
+    app_name: str = "pitstop"
+    conf: dict[str, str] = Field(default_factory=dict)
+    """Spark settings, e.g. ``{"spark.executor.memory": "8g"}`` (the session time zone is always UTC)."""
+
+
+class OfflineStoreSettings(_Section):
+    """The offline engine: DuckDB (embedded, the default) or Spark."""
+
+    engine: Literal["duckdb", "spark"] = "duckdb"
+    """Which engine builds training sets and reads the latest rows for materialization; ``spark``
+    needs ``pip install 'pitstop[spark]'`` and a Java runtime (docs/offline-engines.md)."""
+    spark: SparkSettings = SparkSettings()
+    """Spark's settings; as an environment variable, a JSON object."""
     root: str = "."
     """Directory that relative ParquetSource paths are resolved against."""
     memory_limit: str = "50%"
@@ -59,6 +75,16 @@ class OfflineStoreSettings(_Section):
     """Where DuckDB spills when a join outgrows the memory limit; default: a folder in the system temp dir."""
     threads: int | None = None
     """Worker threads; default: the number of cores."""
+    @field_validator("spark", mode="before")
+    @classmethod
+    def _spark_from_json(cls, value: Any) -> Any:
+        if isinstance(value, str):  # PITSTOP_OFFLINE_STORE_SPARK='{"master": "spark://h:7077"}'
+            try:
+                return json.loads(value) if value.strip() else {}
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"offline_store.spark must be a JSON object: {exc}") from None
+        return value
+
     delta_retention_hours: float = Field(default=168.0, ge=0)
     """``pitstop compact`` vacuums files that Delta batch tables stopped using longer ago than this.
     Training sets recorded before then can no longer be reproduced (``as_of`` fails naming the version)."""

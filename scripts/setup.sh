@@ -61,3 +61,16 @@ if [ -z "${PITSTOP_TEST_POSTGRES_URL:-}" ]; then
     as_postgres createuser --superuser "$(id -un)"
   fi
 fi
+
+# A Java runtime (17+) for the Spark offline engine's tests (pyspark, from the dev extra, runs local[2]).
+if ! command -v java >/dev/null 2>&1 || ! java -version 2>&1 | grep -Eq 'version "(1[7-9]|2[0-9])'; then
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "a Java 17+ runtime is missing and apt-get is not available; install one (the Spark engine tests need it)" >&2
+    exit 1
+  fi
+  echo "installing openjdk-17-jre-headless (apt-get)..." >&2
+  if ! { as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless; }; then
+    echo "could not install openjdk-17-jre-headless with apt-get; install a Java 17+ runtime and re-run scripts/setup.sh" >&2
+    exit 1
+  fi
+fi

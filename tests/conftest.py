@@ -61,3 +61,30 @@ def s3_env(s3_server, monkeypatch: pytest.MonkeyPatch):
     for name, value in {**s3_server.env, "AWS_ENDPOINT_URL": s3_server.endpoint}.items():
         monkeypatch.setenv(name, value)
     return s3_server
+
+
+SPARK_TEST_SETTINGS = ('{"master": "local[2]", "conf": {"spark.sql.shuffle.partitions": "4", '
+                       '"spark.default.parallelism": "2", "spark.ui.enabled": "false"}}')
+
+
+@pytest.fixture(params=["duckdb", pytest.param("spark", marks=pytest.mark.spark)])
+def offline_engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test once per offline engine (the engine contract): stores opened in it use that engine.
+
+    Spark runs ``local[2]`` in this process; one SparkSession (one JVM) serves every Spark test.
+    """
+    monkeypatch.setenv("PITSTOP_OFFLINE_STORE_ENGINE", request.param)
+    if request.param == "spark":
+        monkeypatch.setenv("PITSTOP_OFFLINE_STORE_SPARK", SPARK_TEST_SETTINGS)
+    return str(request.param)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    import sys
+
+    if "pyspark" in sys.modules:  # stop the shared local Spark, if a test started it
+        from pyspark.sql import SparkSession
+
+        active = SparkSession.getActiveSession()
+        if active is not None:
+            active.stop()

@@ -18,7 +18,8 @@ from tests.support.online_repo import make_repo, now_hour
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> FeatureStore:
+def store(tmp_path: Path, offline_engine: str) -> FeatureStore:
+    """The repo, once per offline engine (materialization is part of the engine contract)."""
     return make_repo(tmp_path)
 
 

@@ -11,6 +11,8 @@ from pitstop import FeatureStore
 from pitstop.errors import RetrievalError
 from tests.support.repos import applied_store, ts
 
+pytestmark = pytest.mark.usefixtures("offline_engine")  # the engine contract: every case on every engine
+
 DEFS = """
 from datetime import timedelta
 from pitstop import Entity, FeatureView, Field, Float64, Int64, ParquetSource

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -41,11 +42,7 @@ def reference(frows: list[tuple[int, int, int, int, int]], erows: list[tuple[int
     return out
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(frows=st.lists(feature_row, min_size=0, max_size=30), erows=st.lists(entity_row, min_size=1, max_size=25),
-       cutoff=st.booleans())
-def test_matches_brute_force(tmp_path_factory, frows, erows, cutoff) -> None:
-    tmp: Path = tmp_path_factory.mktemp("prop")
+def check_against_reference(tmp: Path, frows: list, erows: list, cutoff: bool) -> None:
     rows = [(k1, k2, t, d, i) for i, (k1, k2, t, d) in enumerate(frows)]
     data = pd.DataFrame({
         "k1": pd.Series([r[0] for r in rows], dtype="int64"),
@@ -65,6 +62,26 @@ def test_matches_brute_force(tmp_path_factory, frows, erows, cutoff) -> None:
         else:
             assert not pd.isna(g) and int(g) in w, f"row {i} {erows[i]}: expected one of {w}, got {g}"
     store.close()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(frows=st.lists(feature_row, min_size=0, max_size=30), erows=st.lists(entity_row, min_size=1, max_size=25),
+       cutoff=st.booleans())
+def test_matches_brute_force(tmp_path_factory, frows, erows, cutoff) -> None:
+    check_against_reference(tmp_path_factory.mktemp("prop"), frows, erows, cutoff)
+
+
+@pytest.mark.spark
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(frows=st.lists(feature_row, min_size=0, max_size=30), erows=st.lists(entity_row, min_size=1, max_size=25),
+       cutoff=st.booleans())
+def test_spark_matches_brute_force(tmp_path_factory, monkeypatch, frows, erows, cutoff) -> None:
+    """The same property on the Spark engine (fewer examples: each is a few Spark jobs)."""
+    from tests.conftest import SPARK_TEST_SETTINGS
+
+    monkeypatch.setenv("PITSTOP_OFFLINE_STORE_ENGINE", "spark")
+    monkeypatch.setenv("PITSTOP_OFFLINE_STORE_SPARK", SPARK_TEST_SETTINGS)
+    check_against_reference(tmp_path_factory.mktemp("prop"), frows, erows, cutoff)
 
 
 def test_reference_itself_on_a_known_case() -> None:

@@ -1,0 +1,271 @@
+"""The Spark offline engine: the same point-in-time join and latest rows as DuckDB, on a Spark cluster.
+
+The join is the union + window formulation: per view, each feature row gets the time it becomes
+known (``avail``: its event time, or the later of event and created time with the created cutoff),
+only rows that are the best (event time, then created time) among the rows known by then are kept
+(the *timeline*, see ``pit_sql``), entity rows are unioned in with their own time, and a window
+over each key ordered by time carries the last known feature row forward
+(``last(struct, ignorenulls)``). The ttl is checked on the carried row's event time afterwards.
+One sort per view and key, no range join, so a hot key costs one long sorted partition rather than
+a quadratic blow-up.
+
+Timestamps are compared as epoch microseconds; naive timestamps are UTC (the session time zone is
+set to UTC). Parquet files written with nanosecond timestamps (pandas' default) are read with
+Spark's ``nanosAsLong`` and divided down. Outputs are cast back to the Parquet files' Arrow types,
+so both engines return identical tables.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pitstop.errors import OfflineStoreError
+from pitstop.extras import require_extra
+from pitstop.log import get_logger
+from pitstop.offline.base import Progress
+from pitstop.offline.view_query import CR, ETS, MIN_US, ROW, TS, ViewQuery
+from pitstop.settings import OfflineStoreSettings
+
+__all__ = ["SparkOfflineEngine"]
+
+log = get_logger(__name__)
+
+_AVAIL = "__pitstop_avail"
+_KIND = "__pitstop_kind"  # 0: feature row, 1: entity row (a row known at t counts for an entity row at t)
+_PAYLOAD = "__pitstop_payload"
+
+
+class SparkOfflineEngine:
+    """Offline engine on Spark (``offline_store.engine: spark``).
+
+    Args:
+        settings: the ``offline_store`` settings (``spark.master``, ``spark.conf``).
+        session: an existing SparkSession to use; default: the active one, or a new one from the settings.
+    """
+
+    def __init__(self, settings: OfflineStoreSettings, session: Any = None) -> None:
+        require_extra("spark", "the Spark offline engine", "pyspark")
+        self.settings = settings
+        self._session = session
+
+    @property
+    def spark(self) -> Any:
+        """The SparkSession (created on first use)."""
+        if self._session is None:
+            from pyspark.sql import SparkSession
+
+            active = SparkSession.getActiveSession()
+            if active is not None:
+                self._session = active
+            else:
+                conf = self.settings.spark
+                builder = SparkSession.builder.master(conf.master).appName(conf.app_name)
+                for key, value in conf.conf.items():
+                    builder = builder.config(key, value)
+                try:
+                    self._session = builder.getOrCreate()
+                except Exception as exc:  # no Java, a bad master URL, ...
+                    raise OfflineStoreError(f"cannot start Spark (master {conf.master!r}): {exc}") from exc
+            self._session.conf.set("spark.sql.session.timeZone", "UTC")
+            self._session.conf.set("spark.sql.legacy.parquet.nanosAsLong", "true")
+        return self._session
+
+    # --- reading a view ---------------------------------------------------------------------
+
+    def _rows(self, view: ViewQuery, features: bool) -> tuple[Any, pa.Schema]:
+        """The view's rows: join keys, __ts, __cr (MIN_US when none), and the features if asked."""
+        from pyspark.sql import functions as F  # noqa: N812 - Spark's convention
+
+        schema = _file_schema(view.files)
+        frame = self.spark.read.option("mergeSchema", "true").parquet(*view.files)
+        columns = [F.col(_q(k)).alias(k) for k in view.join_keys]
+        columns.append(_epoch_us(F, view.timestamp_field, schema).alias(TS))
+        if view.created_field is not None and view.created_field in schema.names:
+            columns.append(F.coalesce(_epoch_us(F, view.created_field, schema), F.lit(MIN_US)).alias(CR))
+        else:
+            columns.append(F.lit(MIN_US).cast("long").alias(CR))
+        if features:
+            for name in view.features:
+                columns.append(F.col(_q(name)).alias(name) if name in schema.names
+                               else F.lit(None).alias(name))
+        rows = frame.select(*columns).where(F.col(TS).isNotNull())
+        for key in view.join_keys:
+            rows = rows.where(F.col(_q(key)).isNotNull())
+        return rows, schema
+
+    # --- the interface ----------------------------------------------------------------------
+
+    def run_sql(self, query: str, sources: dict[str, tuple[str, ...]]) -> pa.Table:
+        try:
+            for name, files in sources.items():
+                if files:
+                    self.spark.read.option("mergeSchema", "true").parquet(*files).createOrReplaceTempView(name)
+            return self.spark.sql(query).toArrow()
+        except Exception as exc:
+            raise OfflineStoreError(f"entity query failed on Spark: {exc}") from exc
+
+    def point_in_time(self, keys: pa.Table, views: list[tuple[ViewQuery, dict[str, str]]], *,
+                      created_cutoff: bool, progress: Progress | None = None) -> list[pa.Table]:
+        results = []
+        try:
+            for i, (view, aliases) in enumerate(views):
+                if progress:
+                    progress(f"join {view.name}", i, len(views))
+                results.append(self._join(keys, view, aliases, created_cutoff))
+            if progress:
+                progress("done", len(views), len(views))
+        except OfflineStoreError:
+            raise
+        except Exception as exc:
+            raise OfflineStoreError(f"point-in-time join failed on Spark: {exc}") from exc
+        return results
+
+    def _join(self, keys: pa.Table, view: ViewQuery, aliases: dict[str, str], created_cutoff: bool) -> pa.Table:
+        from pyspark.sql import Window
+        from pyspark.sql import functions as F  # noqa: N812
+
+        n = keys.num_rows
+        rows, schema = self._rows(view, features=True)
+        join_keys = list(view.join_keys)
+        order = F.struct(F.col(TS), F.col(CR))
+        avail = F.greatest(F.col(TS), F.col(CR)) if created_cutoff and view.created_field else F.col(TS)
+        by_key = Window.partitionBy(*[F.col(_q(k)) for k in join_keys])
+        # the timeline: rows that are the best (event, created) among the rows known by their own avail
+        running = by_key.orderBy(_AVAIL).rangeBetween(Window.unboundedPreceding, Window.currentRow)
+        payload = F.struct(F.col(TS).alias(TS), *[F.col(_q(f)).alias(f) for f in view.features])
+        timeline = (rows.select(*[F.col(_q(k)) for k in join_keys], F.col(TS), F.col(CR), avail.alias(_AVAIL),
+                                payload.alias(_PAYLOAD))
+                    .withColumn("__best", F.max(order).over(running))
+                    .where(order == F.col("__best"))
+                    .select(*[F.col(_q(k)) for k in join_keys], F.col(_AVAIL), F.col(TS), F.col(CR),
+                            F.col(_PAYLOAD), F.lit(0).alias(_KIND), F.lit(None).cast("long").alias(ROW)))
+        entity = self.spark.createDataFrame(_entity_keys(keys, join_keys, schema))
+        entity_rows = entity.select(*[F.col(_q(k)) for k in join_keys], F.col(ETS).alias(_AVAIL),
+                                    F.lit(None).cast("long").alias(TS), F.lit(None).cast("long").alias(CR),
+                                    F.lit(None).cast(timeline.schema[_PAYLOAD].dataType).alias(_PAYLOAD),
+                                    F.lit(1).alias(_KIND), F.col(ROW))
+        carried = by_key.orderBy(F.col(_AVAIL), F.col(_KIND), F.col(TS), F.col(CR)).rowsBetween(
+            Window.unboundedPreceding, Window.currentRow)
+        joined = (timeline.unionByName(entity_rows)
+                  .withColumn("__known", F.last(F.col(_PAYLOAD), ignorenulls=True).over(carried))
+                  .where(F.col(_KIND) == 1))
+        fresh = F.col("__known").isNotNull()
+        if view.ttl_us is not None:
+            fresh = fresh & (F.col(f"__known.{TS}") >= F.col(_AVAIL) - F.lit(view.ttl_us))
+        out = joined.select(F.col(ROW), *[F.when(fresh, F.col(f"__known.{_q(f)}")).alias(f) for f in view.features])
+        table = out.toArrow()
+        # every entity row once, in input order (rows whose keys were null never reach the join)
+        import numpy as np
+
+        position = np.full(n, -1, dtype=np.int64)
+        row_ids = table.column(ROW).to_numpy()
+        position[row_ids] = np.arange(len(row_ids))
+        index = pa.array(position, mask=position < 0)
+        columns = {}
+        for name in view.features:
+            kind = schema.field(name).type if name in schema.names else pa.null()
+            column = table.column(name).take(index)
+            columns[aliases[name]] = _cast(column, kind)
+        return pa.table(columns) if columns else pa.table({"__empty": pa.nulls(n)}).drop_columns(["__empty"])
+
+    def latest_rows(self, view: ViewQuery, start_us: int, end_us: int, batch_rows: int) -> Iterator[pa.Table]:
+        from pyspark.sql import Window
+        from pyspark.sql import functions as F  # noqa: N812
+
+        try:
+            rows, schema = self._rows(view, features=True)
+            window = Window.partitionBy(*[F.col(_q(k)) for k in view.join_keys]).orderBy(
+                F.col(TS).desc(), F.col(CR).desc())
+            latest = (rows.where((F.col(TS) >= start_us) & (F.col(TS) < end_us))
+                      .withColumn("__rank", F.row_number().over(window)).where(F.col("__rank") == 1)
+                      .drop("__rank"))
+            total = latest.count()
+            if total == 0:
+                return
+            parts = max(1, math.ceil(total / batch_rows))
+            # bounded batches to the driver: one partition at a time from a cached result
+            spread = latest.repartition(parts).withColumn("__part", F.spark_partition_id()).persist()
+            try:
+                for part in range(parts):
+                    table = spread.where(F.col("__part") == part).drop("__part").toArrow()
+                    for lo in range(0, table.num_rows, batch_rows):
+                        yield _typed(table.slice(lo, batch_rows), view, schema)
+            finally:
+                spread.unpersist()
+        except OfflineStoreError:
+            raise
+        except Exception as exc:
+            raise OfflineStoreError(f"reading the latest rows of view {view.name!r} on Spark failed: {exc}") from exc
+
+    def earliest_event_us(self, view: ViewQuery) -> int | None:
+        from pyspark.sql import functions as F  # noqa: N812
+
+        try:
+            rows, _ = self._rows(view, features=False)
+            value = rows.agg(F.min(F.col(TS))).collect()[0][0]
+        except Exception as exc:
+            raise OfflineStoreError(f"reading the earliest event of view {view.name!r} on Spark failed: {exc}") from exc
+        return None if value is None else int(value)
+
+
+def _q(name: str) -> str:
+    """A column name as Spark's ``col`` reads it (backticks keep dots and spaces literal)."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _file_schema(files: tuple[str, ...]) -> pa.Schema:
+    try:
+        return pa.unify_schemas([pq.read_schema(f) for f in files], promote_options="permissive")
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise OfflineStoreError(f"cannot read the Parquet schemas of {files[0]} ...: {exc}") from exc
+
+
+def _epoch_us(F: Any, name: str, schema: pa.Schema) -> Any:  # noqa: N803
+    """Epoch microseconds of a timestamp column (naive = UTC; nanosecond files arrive as longs)."""
+    kind = schema.field(name).type
+    column = F.col(_q(name))
+    if pa.types.is_timestamp(kind) and kind.unit == "ns":
+        return F.floor(column / 1000).cast("long")
+    if pa.types.is_date(kind):
+        return F.unix_micros(column.cast("timestamp"))
+    return F.unix_micros(column.cast("timestamp"))
+
+
+def _entity_keys(keys: pa.Table, join_keys: list[str], schema: pa.Schema) -> pa.Table:
+    """The entity rows' keys in the feature files' key types (Spark unions need equal types)."""
+    columns = {}
+    for key in join_keys:
+        column = keys.column(key)
+        if key in schema.names and column.type != schema.field(key).type:
+            try:
+                column = column.cast(schema.field(key).type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise OfflineStoreError(f"entity column {key!r} ({column.type}) cannot be compared with the "
+                                        f"feature data's {schema.field(key).type}: {exc}") from exc
+        columns[key] = column
+    columns[ROW] = keys.column(ROW).cast(pa.int64())
+    columns[ETS] = keys.column(ETS).cast(pa.int64())
+    return pa.table(columns)
+
+
+def _cast(column: pa.ChunkedArray, kind: pa.DataType) -> pa.ChunkedArray:
+    if pa.types.is_null(kind) or column.type == kind:
+        return column
+    try:
+        return column.cast(kind)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return column
+
+
+def _typed(table: pa.Table, view: ViewQuery, schema: pa.Schema) -> pa.Table:
+    """Latest rows with keys and features in the files' types, like the DuckDB engine returns them."""
+    columns = {}
+    for name in table.column_names:
+        kind = schema.field(name).type if name in schema.names and name not in (TS, CR) else None
+        columns[name] = _cast(table.column(name), kind) if kind is not None else table.column(name)
+    return pa.table(columns)
