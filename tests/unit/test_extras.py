@@ -23,3 +23,15 @@ def test_installed_modules_pass_without_being_imported() -> None:
     sys.modules.pop("this", None)
     require_extra("demo", "the demo", "this")  # the Zen of Python prints on import: find_spec must not import it
     assert "this" not in sys.modules
+
+
+def test_the_spark_engine_without_pyspark_names_its_extra(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from pitstop.offline.factory import open_offline_engine
+    from pitstop.settings import OfflineStoreSettings
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr("pitstop.extras.find_spec", lambda name: None if name == "pyspark" else real(name))
+    with pytest.raises(MissingExtraError, match=r"the Spark offline engine needs the 'spark' extra .*pitstop\[spark\]"):
+        open_offline_engine(OfflineStoreSettings(engine="spark"))
