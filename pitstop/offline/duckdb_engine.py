@@ -31,6 +31,7 @@ from pitstop.errors import ConfigError, OfflineStoreError
 from pitstop.log import get_logger
 from pitstop.offline import pit_numpy
 from pitstop.offline.base import Progress
+from pitstop.offline.latest import earliest_event_sql, latest_ids_sql
 from pitstop.offline.pit_sql import (
     ETS,
     FID,
@@ -97,14 +98,35 @@ class DuckDBOfflineEngine:
         return con
 
     def latest_rows(self, view: ViewQuery, start_us: int, end_us: int, batch_rows: int) -> Iterator[pa.Table]:
-        from pitstop.offline.latest import iter_latest_rows
-
-        return iter_latest_rows(self.connect, view, start_us, end_us, batch_rows)
+        con = self.connect()
+        try:
+            ids = to_arrow(con.sql(latest_ids_sql(view, start_us, end_us)))
+        except duckdb.Error as exc:
+            raise OfflineStoreError(f"reading the latest rows of view {view.name!r} failed: {exc}") from exc
+        finally:
+            con.close()
+        if ids.num_rows == 0:
+            return
+        # row-id order makes each chunk's gather touch one contiguous run of row groups
+        ids = ids.take(pa.array(np.argsort(ids.column(FID).to_numpy(), kind="stable")))
+        aliases = {f: f for f in view.features}
+        for lo in range(0, ids.num_rows, batch_rows):
+            chunk = ids.slice(lo, batch_rows)
+            values = gather(view, aliases, chunk.column(FID).to_numpy())
+            out = chunk.drop_columns([FID])
+            for name in view.features:
+                out = out.append_column(name, values.column(name))
+            yield out
 
     def earliest_event_us(self, view: ViewQuery) -> int | None:
-        from pitstop.offline.latest import earliest_event_us
-
-        return earliest_event_us(self.connect, view)
+        con = self.connect()
+        try:
+            value = con.execute(earliest_event_sql(view)).fetchall()[0][0]
+            return None if value is None else int(value)
+        except duckdb.Error as exc:
+            raise OfflineStoreError(f"reading the earliest event of view {view.name!r} failed: {exc}") from exc
+        finally:
+            con.close()
 
     def run_sql(self, query: str, sources: dict[str, tuple[str, ...]]) -> pa.Table:
         con = self.connect()
