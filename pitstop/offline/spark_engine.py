@@ -1,13 +1,13 @@
 """The Spark offline engine: the same point-in-time join and latest rows as DuckDB, on a Spark cluster.
 
-The join is the union + window formulation: per view, each feature row gets the time it becomes
+The join is a union + window formulation: per view, each feature row gets the time it becomes
 known (``avail``: its event time, or the later of event and created time with the created cutoff),
-only rows that are the best (event time, then created time) among the rows known by then are kept
-(the *timeline*, see ``pit_sql``), entity rows are unioned in with their own time, and a window
-over each key ordered by time carries the last known feature row forward
-(``last(struct, ignorenulls)``). The ttl is checked on the carried row's event time afterwards.
-One sort per view and key, no range join, so a hot key costs one long sorted partition rather than
-a quadratic blow-up.
+entity rows are unioned in with their own time, and one window over each key ordered by that time
+(feature rows before entity rows at equal times) keeps the running maximum of
+``struct(event, created, features...)``: for an entity row, the best row among those known by its
+time, which is the answer. The ttl is checked on that row's event time afterwards. One sort per
+view and key, no range join, so a hot key costs one long sorted partition rather than a quadratic
+blow-up.
 
 Timestamps are compared as epoch microseconds; naive timestamps are UTC (the session time zone is
 set to UTC). Parquet files written with nanosecond timestamps (pandas' default) are read with
@@ -132,27 +132,20 @@ class SparkOfflineEngine:
         n = keys.num_rows
         rows, schema = self._rows(view, features=True)
         join_keys = list(view.join_keys)
-        order = F.struct(F.col(TS), F.col(CR))
+        key_cols = [F.col(_q(k)) for k in join_keys]
         avail = F.greatest(F.col(TS), F.col(CR)) if created_cutoff and view.created_field else F.col(TS)
-        by_key = Window.partitionBy(*[F.col(_q(k)) for k in join_keys])
-        # the timeline: rows that are the best (event, created) among the rows known by their own avail
-        running = by_key.orderBy(_AVAIL).rangeBetween(Window.unboundedPreceding, Window.currentRow)
-        payload = F.struct(F.col(TS).alias(TS), *[F.col(_q(f)).alias(f) for f in view.features])
-        timeline = (rows.select(*[F.col(_q(k)) for k in join_keys], F.col(TS), F.col(CR), avail.alias(_AVAIL),
-                                payload.alias(_PAYLOAD))
-                    .withColumn("__best", F.max(order).over(running))
-                    .where(order == F.col("__best"))
-                    .select(*[F.col(_q(k)) for k in join_keys], F.col(_AVAIL), F.col(TS), F.col(CR),
-                            F.col(_PAYLOAD), F.lit(0).alias(_KIND), F.lit(None).cast("long").alias(ROW)))
+        # (event, created) first: the running max over the rows known so far is the best of them
+        payload = F.struct(F.col(TS).alias(TS), F.col(CR).alias(CR), *[F.col(_q(f)).alias(f) for f in view.features])
+        feature_rows = rows.select(*key_cols, avail.alias(_AVAIL), F.lit(0).alias(_KIND), payload.alias(_PAYLOAD),
+                                   F.lit(None).cast("long").alias(ROW))
         entity = self.spark.createDataFrame(_entity_keys(keys, join_keys, schema))
-        entity_rows = entity.select(*[F.col(_q(k)) for k in join_keys], F.col(ETS).alias(_AVAIL),
-                                    F.lit(None).cast("long").alias(TS), F.lit(None).cast("long").alias(CR),
-                                    F.lit(None).cast(timeline.schema[_PAYLOAD].dataType).alias(_PAYLOAD),
-                                    F.lit(1).alias(_KIND), F.col(ROW))
-        carried = by_key.orderBy(F.col(_AVAIL), F.col(_KIND), F.col(TS), F.col(CR)).rowsBetween(
+        entity_rows = entity.select(*key_cols, F.col(ETS).alias(_AVAIL), F.lit(1).alias(_KIND),
+                                    F.lit(None).cast(feature_rows.schema[_PAYLOAD].dataType).alias(_PAYLOAD),
+                                    F.col(ROW))
+        known_by_then = Window.partitionBy(*key_cols).orderBy(F.col(_AVAIL), F.col(_KIND)).rowsBetween(
             Window.unboundedPreceding, Window.currentRow)
-        joined = (timeline.unionByName(entity_rows)
-                  .withColumn("__known", F.last(F.col(_PAYLOAD), ignorenulls=True).over(carried))
+        joined = (feature_rows.unionByName(entity_rows)
+                  .withColumn("__known", F.max(F.col(_PAYLOAD)).over(known_by_then))
                   .where(F.col(_KIND) == 1))
         fresh = F.col("__known").isNotNull()
         if view.ttl_us is not None:
