@@ -57,6 +57,10 @@ class SparkSettings(_Section):
     app_name: str = "pitstop"
     conf: dict[str, str] = Field(default_factory=dict)
     """Spark settings, e.g. ``{"spark.executor.memory": "8g"}`` (the session time zone is always UTC)."""
+    staging_dir: str | None = None
+    """Where a training set's entity rows are staged as Parquet for Spark to read: a folder every
+    executor can read (a shared file system) on a cluster; default: the system temp folder, which
+    suits ``local[N]``."""
 
 
 class OfflineStoreSettings(_Section):
