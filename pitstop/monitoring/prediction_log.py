@@ -269,16 +269,13 @@ class PredictionLog:
         from pitstop.extras import require_extra
 
         require_extra("delta", "the prediction log", "deltalake")
-        from deltalake import write_deltalake
-
-        from pitstop.offline.delta_append import delta_storage_options
+        from pitstop.offline.delta_append import append_table
 
         location = log_location(self.settings, self.offline_root, model)
         if not is_remote(location):
             Path(location).mkdir(parents=True, exist_ok=True)
-        try:
-            write_deltalake(location, table, mode="append", schema_mode="merge",
-                            storage_options=delta_storage_options(location, writing=True))
+        try:  # each worker's first flush may race another's creating the table: retried there
+            append_table(location, table, merge_schema=True)
         except Exception as exc:  # delta-rs raises its own and plain exceptions
             raise OfflineStoreError(f"cannot append to the prediction log {location}: {redact_text(str(exc))}") from exc
 

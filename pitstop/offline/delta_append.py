@@ -26,7 +26,8 @@ from pitstop.offline.compaction import CompactionOutcome
 from pitstop.redaction import redact_text
 from pitstop.storage import is_remote, resolve_path
 
-__all__ = ["append_delta", "compact_delta", "delta_location", "delta_storage_options", "migrate_folder"]
+__all__ = ["append_delta", "append_table", "compact_delta", "delta_location", "delta_storage_options",
+           "migrate_folder"]
 
 
 def delta_location(source: DeltaSource, root: Path | str) -> str:
@@ -51,18 +52,37 @@ def append_delta(source: DeltaSource, root: Path | str, table: pa.Table) -> None
         OfflineStoreError: the table cannot be written (the rows are not committed; retry).
     """
     require_extra("delta", "appending to a DeltaSource", "deltalake")
-    from deltalake import write_deltalake
-
     location = delta_location(source, root)
     if not is_remote(location):
         Path(location).mkdir(parents=True, exist_ok=True)
-    options = delta_storage_options(location, writing=True)
     try:
-        # no reopening to read the new version: that was a third of each commit's cost
-        write_deltalake(location, table, mode="append", storage_options=options)
+        append_table(location, table)
     except Exception as exc:  # delta-rs raises its own and plain exceptions
         raise OfflineStoreError(f"cannot append to Delta table {location} (source {source.name!r}): "
                                 f"{redact_text(str(exc))}") from exc
+
+
+def append_table(location: str, table: pa.Table, *, merge_schema: bool = False, attempts: int = 5) -> None:
+    """One append commit to the Delta table at ``location`` (created on first use), retried when it raced
+    another writer's commit that delta-rs does not retry itself: two writers creating the same new
+    table (the loser sees "Metadata changed since last commit"; its retry appends to the created table).
+
+    Raises:
+        Exception: delta-rs's error after the last attempt.
+    """
+    from deltalake import write_deltalake
+
+    options = delta_storage_options(location, writing=True)
+    for attempt in range(attempts):
+        try:
+            # no reopening to read the new version: that was a third of each commit's cost
+            write_deltalake(location, table, mode="append", schema_mode="merge" if merge_schema else None,
+                            storage_options=options)
+            return
+        except Exception as exc:
+            if type(exc).__name__ != "CommitFailedError" or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
 
 
 def compact_delta(name: str, source: DeltaSource, root: Path | str, *, retention_hours: float,

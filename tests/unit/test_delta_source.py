@@ -149,3 +149,28 @@ def test_a_parquet_append_folder_migrates_to_a_delta_table_in_one_command(tmp_pa
     after = applied_store(tmp_path, {"defs.py": PUSH_DEFS})
     pd.testing.assert_frame_equal(after.get_historical_features(entity(), ["speeds:speed"]).to_pandas(), before)
     after.close()
+
+
+def test_an_append_that_lost_the_table_creation_race_is_retried(tmp_path: Path, monkeypatch) -> None:
+    import deltalake
+
+    from pitstop.offline import delta_append
+
+    class CommitFailedError(Exception):  # delta-rs's name for a commit that raced another writer
+        pass
+
+    real = deltalake.write_deltalake
+    calls = []
+
+    def racing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise CommitFailedError("Failed to commit transaction: Metadata changed since last commit.")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(deltalake, "write_deltalake", racing)
+    delta_append.append_table(str(tmp_path / "t"), rows([1], 1.0))
+    assert len(calls) == 2 and DeltaTable(str(tmp_path / "t")).to_pyarrow_table().num_rows == 1
+    monkeypatch.setattr(deltalake, "write_deltalake", lambda *a, **k: (_ for _ in ()).throw(ValueError("disk")))
+    with pytest.raises(ValueError):  # other errors are not retried
+        delta_append.append_table(str(tmp_path / "t"), rows([2], 1.0))
