@@ -31,6 +31,16 @@ CONFIG_FILE = "pitstop.yaml"
 ENV_PREFIX = "PITSTOP_"
 
 
+def _json_object(value: Any, setting: str) -> Any:
+    """An environment variable's text as the JSON object it holds (empty text: ``{}``); other values as they are."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value) if value.strip() else {}
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{setting} must be a JSON object: {exc}") from None
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -82,12 +92,7 @@ class OfflineStoreSettings(_Section):
     @field_validator("spark", mode="before")
     @classmethod
     def _spark_from_json(cls, value: Any) -> Any:
-        if isinstance(value, str):  # PITSTOP_OFFLINE_STORE_SPARK='{"master": "spark://h:7077"}'
-            try:
-                return json.loads(value) if value.strip() else {}
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"offline_store.spark must be a JSON object: {exc}") from None
-        return value
+        return _json_object(value, "offline_store.spark")  # PITSTOP_OFFLINE_STORE_SPARK='{"master": "yarn"}'
 
     delta_retention_hours: float = Field(default=168.0, ge=0)
     """``pitstop compact`` vacuums files that Delta batch tables stopped using longer ago than this.
@@ -148,12 +153,7 @@ class KafkaSettings(_Section):
     @field_validator("security", mode="before")
     @classmethod
     def _security_from_json(cls, value: Any) -> Any:
-        if isinstance(value, str):  # PITSTOP_KAFKA_SECURITY='{"security_protocol": "SSL"}'
-            try:
-                return json.loads(value) if value.strip() else {}
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"kafka.security must be a JSON object: {exc}") from None
-        return value
+        return _json_object(value, "kafka.security")  # PITSTOP_KAFKA_SECURITY='{"security_protocol": "SSL"}'
 
 
 class IngestSettings(_Section):

@@ -24,7 +24,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path
@@ -99,15 +99,21 @@ class LogEntry:
 
     @classmethod
     def of(cls, request_id: str, at_us: int, model: str, version: int, alias: str | None, rows: int,
-           keys: dict[str, list[Any]], values: dict[str, list[Any]], statuses: dict[str, list[str]],
-           request_data: dict[str, list[Any]] | None, predictions: list[Any], types: dict[str, pa.DataType],
+           keys: Mapping[str, list[Any]], values: Mapping[str, list[Any]], statuses: Mapping[str, list[str]],
+           request_data: Mapping[str, list[Any]] | None, predictions: list[Any], types: dict[str, pa.DataType],
            layout: Layout | None = None) -> LogEntry:
-        """An entry from a request's columns (``layout``: pass a cached one to save rebuilding it)."""
+        """An entry from a request's columns.
+
+        Without ``layout`` the columns are every entry of ``keys`` and ``values``; with a (cached)
+        layout only the ones it names, so a caller may pass the whole response's columns for both.
+        """
         request = tuple(request_data) if request_data else ()
-        if layout is None or layout.request != request:
+        if layout is None:
             layout = Layout(tuple(keys), tuple(values), request)
-        columns = [*keys.values(), *values.values(), *(statuses[f] for f in layout.features),
-                   *((request_data or {}).values())]
+        elif layout.request != request:
+            layout = Layout(layout.keys, layout.features, request)
+        columns = [*(keys[k] for k in layout.keys), *(values[f] for f in layout.features),
+                   *(statuses[f] for f in layout.features), *(request_data[r] for r in request if request_data)]
         data = tuple(column[0] for column in columns) if rows == 1 else tuple(columns)
         return cls(request_id, at_us, model, version, alias, rows, layout, data, predictions, types)
 

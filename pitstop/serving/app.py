@@ -88,9 +88,9 @@ class Service:
                                 on_ready=_freeze_gc)
         self.offload = Offloader(self.settings.threads, self.settings.request_timeout_ms)
         self.online_label = f"the online store {redact_url(store.settings.online_store.url)}"
-        self._shapes: dict[int, tuple[ResolvedFeatures, RequestShape]] = {}
-        self._types: dict[int, tuple[ResolvedFeatures, dict[str, Any]]] = {}
-        self._layouts: dict[int, tuple[ServedModel, Layout]] = {}
+        self._shapes: dict[int, tuple[Any, RequestShape]] = {}
+        self._types: dict[int, tuple[Any, dict[str, Any]]] = {}
+        self._layouts: dict[int, tuple[Any, Layout]] = {}
         self.drift_gauges = DriftCollector(cached(lambda: store.monitor.latest_results(), 15.0))
         monitoring = store.settings.monitoring
         enabled = monitoring.log_enabled
@@ -110,33 +110,15 @@ class Service:
         MODEL_SWAPS.labels(new.version.name).inc()
 
     def shape(self, resolved: ResolvedFeatures) -> RequestShape:
-        hit = self._shapes.get(id(resolved))
-        if hit is None or hit[0] is not resolved:
-            if len(self._shapes) > 1024:
-                self._shapes.clear()
-            hit = (resolved, request_shape(resolved, self.store.settings.offline_root))
-            self._shapes[id(resolved)] = hit  # holding `resolved` keeps its id from being reused
-        return hit[1]
+        return _memo(self._shapes, resolved, lambda: request_shape(resolved, self.store.settings.offline_root))
 
     def column_types(self, resolved: ResolvedFeatures) -> dict[str, Any]:
         """Arrow types of ``resolved``'s columns, for the prediction log (cached like ``shape``)."""
-        hit = self._types.get(id(resolved))
-        if hit is None or hit[0] is not resolved:
-            if len(self._types) > 1024:
-                self._types.clear()
-            hit = (resolved, column_types(resolved))
-            self._types[id(resolved)] = hit
-        return hit[1]
+        return _memo(self._types, resolved, lambda: column_types(resolved))
 
     def log_layout(self, served: ServedModel, keys: list[str]) -> Layout:
         """The prediction-log column layout of ``served`` (cached per loaded version)."""
-        hit = self._layouts.get(id(served))
-        if hit is None or hit[0] is not served:
-            if len(self._layouts) > 256:
-                self._layouts.clear()
-            hit = (served, Layout(tuple(keys), tuple(served.columns)))
-            self._layouts[id(served)] = hit
-        return hit[1]
+        return _memo(self._layouts, served, lambda: Layout(tuple(keys), tuple(served.columns)))
 
     def resolve(self, features: list[str] | None, service: str | None, full_names: bool,
                 field: str) -> ResolvedFeatures:
@@ -349,9 +331,8 @@ def predict(service: Service, body: PredictRequest) -> dict[str, Any]:
         prediction_log.record(LogEntry.of(
             request_id, time.time_ns() // 1000, mv.name, mv.version,
             None if body.version is not None else (body.alias or DEFAULT_ALIAS), n,
-            {k: response.values[k] for k in keys}, {c: response.values[c] for c in served.columns},
-            response.statuses, body.request_data, predictions, service.column_types(resolved),
-            service.log_layout(served, keys)))
+            response.values, response.values, response.statuses, body.request_data, predictions,
+            service.column_types(resolved), service.log_layout(served, keys)))
     out: dict[str, Any] = {"model": mv.name, "version": mv.version, "request_id": request_id,
                            "predictions": predictions}
     if body.return_features:
@@ -381,6 +362,17 @@ def _served(service: Service, body: PredictRequest) -> ServedModel:
         raise ApiError(404, "not_found", str(exc), field) from exc
     except PitstopError as exc:
         raise from_pitstop_error(exc, "model") from exc
+
+
+def _memo(cache: dict[int, tuple[Any, T]], owner: object, build: Callable[[], T]) -> T:
+    """``build()`` cached per ``owner`` object; holding ``owner`` keeps its id from being reused."""
+    hit = cache.get(id(owner))
+    if hit is None or hit[0] is not owner:
+        if len(cache) > 1024:
+            cache.clear()
+        hit = (owner, build())
+        cache[id(owner)] = hit
+    return hit[1]
 
 
 def _export_log_gauges(prediction_log: PredictionLog) -> None:
