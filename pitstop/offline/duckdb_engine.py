@@ -178,7 +178,7 @@ class DuckDBOfflineEngine:
             if key not in sorted_by_key:
                 sorted_by_key[key] = _sort_entities(keys, key, lambda values: _argsort(con, values))
             ents = sorted_by_key[key]
-            rows = _view_rows(con, view) if ents is not None else None
+            rows = _view_rows(con, view, pit_numpy.RowFilter.of(ents, view.ttl_us)) if ents is not None else None
             if ents is not None and rows is not None:
                 settled, found, pending = pit_numpy.match(ents, rows, view.ttl_us, created_cutoff)
                 fid[settled] = found
@@ -235,71 +235,115 @@ def _sort_entities(keys: pa.Table, key: str,
     return pit_numpy.sort_entities(values, ets, valid, argsort)
 
 
-def _view_rows(con: duckdb.DuckDBPyConnection, view: ViewQuery) -> pit_numpy.ViewRows | None:
+def _view_rows(con: duckdb.DuckDBPyConnection, view: ViewQuery,
+               row_filter: pit_numpy.RowFilter | None = None) -> pit_numpy.ViewRows | None:
     """The view's narrow rows sorted for the numpy route, or None if its key or ranges do not fit.
 
-    Columns are read one at a time (straight from Parquet when the types allow, else via DuckDB)
-    and packed before the next is read, to keep the peak small.
+    Key, event time and created time are read together a row group at a time (straight from
+    Parquet when the types allow, else via DuckDB) into preallocated int64 arrays; when they come
+    straight from Parquet, rows ``row_filter`` rules out are dropped as they are read.
     """
-    key = _narrow_column(con, view, view.join_keys[0], epoch=False)
-    if key is None:
+    wanted = [(view.join_keys[0], False), (view.timestamp_field, True)]
+    if view.created_field:
+        wanted.append((view.created_field, True))
+    narrow, kept = _narrow_columns(con, view, wanted, row_filter)
+    if any(got is None for got in narrow):
         return None
-    ts = _narrow_column(con, view, view.timestamp_field, epoch=True)
-    if ts is None:
-        return None
-    valid = key[1] if ts[1] is None else ts[1] if key[1] is None else key[1] & ts[1]
-    rows = pit_numpy.sort_view_rows(key[0], ts[0], valid)
-    del key, ts
+    (key, key_ok), (ts, ts_ok) = narrow[0], narrow[1]  # type: ignore[misc]
+    valid = key_ok if ts_ok is None else ts_ok if key_ok is None else key_ok & ts_ok
+    rows = pit_numpy.sort_view_rows(key, ts, valid)
+    del key, ts, narrow[:2]
     if rows is None:
         return None
     if view.created_field:
-        created = _narrow_column(con, view, view.created_field, epoch=True)
-        if created is None:
-            return None
-        values, ok = created
+        values, ok = narrow[0]  # type: ignore[misc]
         if ok is not None:
             values = np.where(ok, values, MIN_US)
         rows.add_created(values)
+    if kept is not None:
+        rows.use_row_ids(kept)
     if len(view.files) > 1:
         rows.use_row_ids(_file_row_ids(view))
     return rows
 
 
-def _narrow_column(con: duckdb.DuckDBPyConnection, view: ViewQuery, name: str,
-                   *, epoch: bool) -> tuple[np.ndarray, np.ndarray | None] | None:
-    """One column of all the view's files, in file order, as int64 (epoch µs if ``epoch``) and validity.
-
-    Read a row group at a time into one preallocated array when every file stores the column as an
-    integer (or, for ``epoch``, a microsecond timestamp); anything else is converted by DuckDB.
-    None if the values are not integers.
-    """
-    files = [pq.ParquetFile(path) for path in view.files]
-    types = {f.schema_arrow.field(name).type if name in f.schema_arrow.names else None for f in files}
-    typ = types.pop() if len(types) == 1 else None
-    direct = typ is not None and (
+def _direct(typ: pa.DataType | None, epoch: bool) -> bool:
+    """Whether a Parquet column of type ``typ`` converts to int64 (epoch µs if ``epoch``) without DuckDB."""
+    return typ is not None and (
         (epoch and pa.types.is_timestamp(typ) and typ.unit == "us")
         or (not epoch and pit_numpy.integer_array(pa.array([], type=typ)) is not None)
     )
+
+
+def _narrow_columns(con: duckdb.DuckDBPyConnection, view: ViewQuery, wanted: list[tuple[str, bool]],
+                    row_filter: pit_numpy.RowFilter | None = None,
+                    ) -> tuple[list[tuple[np.ndarray, np.ndarray | None] | None], np.ndarray | None]:
+    """Columns of all the view's files, in file order, as int64 (epoch µs where asked) and validity.
+
+    Columns every file stores as an integer (or, for ``epoch``, a microsecond timestamp) are read
+    together a row group at a time into preallocated arrays (one read decodes them in parallel);
+    anything else is converted by DuckDB. None for a column whose values are not integers.
+
+    With ``row_filter``, and when every column comes straight from Parquet, ``wanted[0]`` (the key)
+    and ``wanted[1]`` (the event time) decide per row group which rows are kept: rows with a null
+    key or time and rows the filter rules out are left out of every column, and the positions of
+    the kept rows (in file order) are returned too; otherwise that is None.
+    """
+    files = [pq.ParquetFile(path) for path in view.files]
+    direct: list[tuple[int, str, bool]] = []
+    out: list[tuple[np.ndarray, np.ndarray | None] | None] = [None] * len(wanted)
+    for i, (name, epoch) in enumerate(wanted):
+        types = {f.schema_arrow.field(name).type if name in f.schema_arrow.names else None for f in files}
+        typ = types.pop() if len(types) == 1 else None
+        if _direct(typ, epoch):
+            direct.append((i, name, epoch))
+        else:
+            expr = epoch_sql(name) if epoch else quote(name)
+            table = to_arrow(con.sql(f"SELECT {expr} AS c FROM {scan(view.files)}"))
+            out[i] = pit_numpy.integer_array(table.column("c"))
     if not direct:
-        expr = epoch_sql(name) if epoch else quote(name)
-        table = to_arrow(con.sql(f"SELECT {expr} AS c FROM {scan(view.files)}"))
-        return pit_numpy.integer_array(table.column("c"))
-    out = np.empty(sum(f.metadata.num_rows for f in files), dtype=np.int64)
-    valid: np.ndarray | None = None
-    at = 0
+        return out, None
+    filtering = row_filter is not None and len(direct) == len(wanted)
+    total = sum(f.metadata.num_rows for f in files)
+    # untouched tail pages of np.empty are never faulted in, so a filtered read costs what it keeps
+    values = {i: np.empty(total, dtype=np.int64) for i, _, _ in direct}
+    valid: dict[int, np.ndarray] = {}
+    kept: list[np.ndarray] = []
+    names = list(dict.fromkeys(name for _, name, _ in direct))
+    at = start = 0
     for parquet in files:
         for g in range(parquet.metadata.num_row_groups):
-            column = parquet.read_row_group(g, columns=[name]).column(name)
-            got = pit_numpy.integer_array(column.cast(pa.int64()) if epoch else column)
-            assert got is not None
-            values, ok = got
-            out[at:at + len(values)] = values
-            if ok is not None:
-                if valid is None:
-                    valid = np.ones(len(out), dtype=bool)
-                valid[at:at + len(values)] = ok
-            at += len(values)
-    return out, valid
+            group = parquet.read_row_group(g, columns=names)
+            size = group.num_rows
+            parts: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
+            for i, name, epoch in direct:
+                column = group.column(name)
+                got = pit_numpy.integer_array(column.cast(pa.int64()) if epoch else column)
+                assert got is not None
+                parts[i] = got
+            del group
+            take: np.ndarray | None = None
+            if filtering:
+                assert row_filter is not None
+                (key, key_ok), (ts, ts_ok) = parts[0], parts[1]
+                mask = row_filter.keep(key, ts)
+                for ok in (key_ok, ts_ok):
+                    if ok is not None:
+                        mask &= ok
+                take = np.flatnonzero(mask)
+                kept.append(take + start)
+            for i, (part, ok) in parts.items():
+                if take is not None:
+                    part, ok = part[take], (ok[take] if ok is not None and i > 1 else None)
+                n = len(part)
+                values[i][at:at + n] = part
+                if ok is not None:
+                    valid.setdefault(i, np.ones(total, dtype=bool))[at:at + n] = ok
+            at += len(take) if take is not None else size
+            start += size
+    for i, _, _ in direct:
+        out[i] = (values[i][:at], valid[i][:at] if i in valid else None)
+    return out, (np.concatenate(kept) if filtering else None)
 
 
 def _file_row_ids(view: ViewQuery) -> np.ndarray:

@@ -69,6 +69,48 @@ def sort_entities(key: np.ndarray, t: np.ndarray, valid: np.ndarray | None,
 
 
 @dataclass(frozen=True)
+class RowFilter:
+    """Which view rows can ever answer these entity rows: a key among theirs and an event time in
+    ``[min t - ttl, max t]``. Dropping the rest before the sort is exact and makes it smaller.
+
+    Key membership uses a bitmap over the entity keys' range, built only when that range is small
+    (``MAX_BITMAP_SPAN``); otherwise only the time bounds apply.
+    """
+
+    kmin: int
+    present: np.ndarray | None
+    tlo: int | None
+    thi: int
+
+    @staticmethod
+    def of(ents: SortedEntities, ttl_us: int | None) -> RowFilter | None:
+        if len(ents.key) == 0:
+            return None
+        kmin, kmax = int(ents.key[0]), int(ents.key[-1])
+        present = None
+        if kmax - kmin < MAX_BITMAP_SPAN:  # padded with False at both ends for clipped lookups
+            present = np.zeros(kmax - kmin + 3, dtype=bool)
+            present[ents.key - (kmin - 1)] = True
+        tmin, tmax = int(ents.t.min()), int(ents.t.max())
+        return RowFilter(kmin, present, tmin - ttl_us if ttl_us is not None else None, tmax)
+
+    def keep(self, key: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        """Mask of the rows worth keeping (``key`` and ``ts`` as int64, nulls already excluded by the caller)."""
+        mask = ts <= self.thi
+        if self.tlo is not None:
+            mask &= ts >= self.tlo
+        if self.present is not None:
+            offset = key - (self.kmin - 1)
+            np.clip(offset, 0, len(self.present) - 1, out=offset)
+            mask &= self.present.take(offset)
+        return mask
+
+
+MAX_BITMAP_SPAN = 1 << 28
+"""Largest entity-key range (in key values) for which membership is checked with a bitmap (256 MB at most)."""
+
+
+@dataclass(frozen=True)
 class Packing:
     """How (key, ts) is packed into one int64 for one view."""
 
