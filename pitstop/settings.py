@@ -231,6 +231,9 @@ class ServingSettings(_Section):
     """PEM certificate (chain) for HTTPS; with ``keyfile``, ``pitstop serve`` speaks TLS only."""
     keyfile: str | None = None
     """PEM private key of ``certfile`` (readable by the service user only)."""
+    invocations_model: str | None = None
+    """The model ``POST /invocations`` (MLflow's scoring protocol) scores when the request names none
+    (``?model=``): ``NAME`` (its ``production`` alias) or ``NAME@ALIAS``; default: the only registered model."""
 
     @model_validator(mode="after")
     def _tls_needs_both(self) -> ServingSettings:

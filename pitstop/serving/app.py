@@ -22,7 +22,7 @@ from starlette.responses import Response
 
 from pitstop.auth.factory import build_authenticator
 from pitstop.definitions.resolve import ResolvedFeatures
-from pitstop.errors import FeatureRefError, NotRegisteredError, PitstopError
+from pitstop.errors import FeatureRefError, PitstopError
 from pitstop.log import get_logger
 from pitstop.monitoring.gauges import DriftCollector, cached
 from pitstop.monitoring.prediction_log import Layout, LogEntry, PredictionLog, column_types, new_request_id
@@ -48,6 +48,7 @@ from pitstop.serving.metrics import (
 )
 from pitstop.serving.model_cache import DEFAULT_ALIAS, ModelCache, ServedModel
 from pitstop.serving.offload import Offloader, waiting_on
+from pitstop.serving.protocol_routes import add_protocol_routes, served_model
 from pitstop.serving.route_scopes import OPEN, match_route
 from pitstop.serving.schemas import (
     ErrorBody,
@@ -245,6 +246,8 @@ def create_app(repo_path: str | Path | None = None, *, settings: Settings | None
             return json_response({"error": "not_ready", "message": str(exc), "fields": []}, 503)
         return json_response({"status": "ready", "registry_version": version, "models": service.cache.served()})
 
+    add_protocol_routes(app, svc, features)
+
     @app.get("/metrics", tags=["operations"], response_class=Response)
     def metrics(request: Request) -> Response:
         """Prometheus metrics: request latency per endpoint, predictions per model version, feature statuses,
@@ -351,17 +354,7 @@ def _read(service: Service, resolved: ResolvedFeatures, cols: dict[str, list[Any
 
 
 def _served(service: Service, body: PredictRequest) -> ServedModel:
-    waiting_on(f"the model registry (loading model {body.model!r})")
-    try:
-        return service.cache.get(body.model, body.alias, body.version)
-    except NotRegisteredError as exc:
-        if not service.store.models.list(body.model):
-            field = "model"
-        else:
-            field = "version" if body.version is not None else "alias"
-        raise ApiError(404, "not_found", str(exc), field) from exc
-    except PitstopError as exc:
-        raise from_pitstop_error(exc, "model") from exc
+    return served_model(service, body.model, body.alias, body.version)
 
 
 def _memo(cache: dict[int, tuple[Any, T]], owner: object, build: Callable[[], T]) -> T:

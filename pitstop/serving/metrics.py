@@ -56,7 +56,9 @@ def endpoint_label(path: str) -> str:
         return path
     if path.startswith("/push/"):
         return "/push/{source}"
-    return "other"
+    from pitstop.serving.route_scopes import template_of
+
+    return template_of(path) or "other"
 
 
 class TimingMiddleware:

@@ -21,6 +21,19 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
     ("POST", "/predict"): "predict",
     ("POST", "/push/{source}"): "push",
     ("GET", "/models"): "models:read",
+    # other tools' protocols (protocol_routes.py): the scope of their native counterpart
+    ("POST", "/invocations"): "predict",
+    ("POST", "/get-online-features"): "features:read",
+    ("POST", "/push"): "push",
+    ("GET", "/v2"): AUTHENTICATED,
+    ("GET", "/v2/health/live"): OPEN,
+    ("GET", "/v2/health/ready"): OPEN,
+    ("GET", "/v2/models/{name}"): "models:read",
+    ("GET", "/v2/models/{name}/ready"): "models:read",
+    ("POST", "/v2/models/{name}/infer"): "predict",
+    ("GET", "/v2/models/{name}/versions/{version}"): "models:read",
+    ("GET", "/v2/models/{name}/versions/{version}/ready"): "models:read",
+    ("POST", "/v2/models/{name}/versions/{version}/infer"): "predict",
     ("GET", "/metrics"): "metrics",
     ("GET", "/health"): OPEN,
     ("GET", "/ready"): OPEN,
@@ -62,6 +75,13 @@ def match_route(method: str, path: str) -> RouteRule | None:
                 values = list(found.groupdict().values())
                 return RouteRule(template, scope, values[0] if values else None)
     return None
+
+
+def template_of(path: str) -> str | None:
+    """The route template ``path`` matches (a bounded metrics label), or None."""
+    if path in _PATHS:
+        return path
+    return next((template for _, template, pattern, _ in _PATTERNS if pattern.match(path)), None)
 
 
 def known_path(path: str) -> bool:
