@@ -74,6 +74,8 @@ class ModelVersion(BaseModel):
     serving: ServingPolicy = ServingPolicy()
     dataset_id: str | None = None
     """The training set's dataset record (``store.registry.dataset(id)``): what data trained it."""
+    origin: dict[str, Any] = {}
+    """Where an imported model came from (``{"kind": "mlflow", "model_uri": ..., "run_id": ..., ...}``)."""
 
     @property
     def ref(self) -> str:
@@ -172,6 +174,7 @@ class ModelRegistry:
         description: str = "",
         alias: str | None = None,
         serving: ServingPolicy | Mapping[str, Any] | None = None,
+        origin: Mapping[str, Any] | None = None,
     ) -> ModelVersion:
         """Copy a model into the artifact store and record it as the next version of ``name``.
 
@@ -186,6 +189,7 @@ class ModelRegistry:
             alias: point this alias (e.g. ``staging``) at the new version.
             serving: how ``/predict`` treats missing features and which predict method it calls
                 (a ``ServingPolicy`` or its fields as a dict); default: reject missing features, ``predict``.
+            origin: where an imported model came from (JSON-able; kept in the version's record).
 
         Raises:
             ModelRegistryError: invalid name, flavor, metrics or model, or the artifact cannot be stored.
@@ -209,7 +213,7 @@ class ModelRegistry:
         staging, digest, filename = self._stage(name, model, flavor)
         record = ModelVersionRecord(name, 0, flavor, f"{name}/{{version}}/{filename}", digest, feature_service,
                                     signature, fingerprint, clean_metrics, datetime.now(UTC), description,
-                                    policy.model_dump(), dataset_id)
+                                    policy.model_dump(), dataset_id, dict(origin or {}))
         try:
             version = self._registry.add_model_version(record)
         except Exception:
@@ -397,4 +401,5 @@ def _to_version(record: ModelVersionRecord, aliases: list[str]) -> ModelVersion:
         training_fingerprint=record.training_fingerprint, metrics=record.metrics, created_at=record.created_at,
         description=record.description, aliases=sorted(aliases),
         serving=ServingPolicy.model_validate(record.serving or {}), dataset_id=record.dataset_id,
+        origin=record.origin,
     )

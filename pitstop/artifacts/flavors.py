@@ -1,7 +1,8 @@
 """Per-flavor save and load of model objects; each flavor's library is imported only when used.
 
-Flavors: ``sklearn`` and ``pyfunc`` (cloudpickle), ``lightgbm`` (text model), ``xgboost`` (JSON model)
-and ``onnx`` (serialized graph run with onnxruntime). Pickled artifacts run code when loaded: load
+Flavors: ``sklearn`` and ``pyfunc`` (cloudpickle), ``lightgbm`` (text model), ``xgboost`` (JSON model),
+``onnx`` (serialized graph run with onnxruntime) and ``mlflow`` (an MLflow model directory, loaded with
+``mlflow.pyfunc``). Pickled artifacts run code when loaded: load
 only artifacts from a store you trust. Loading reads the artifact's bytes once, checks their sha256
 and builds the model from those same bytes (docs/security.md).
 """
@@ -26,13 +27,14 @@ if TYPE_CHECKING:  # imported where used: the CLI lists flavors without paying f
 from pitstop.artifacts.store import ArtifactContent
 from pitstop.errors import ModelRegistryError
 
-FLAVORS = ("sklearn", "lightgbm", "xgboost", "onnx", "pyfunc")
-PICKLE_FLAVORS = ("sklearn", "pyfunc")
+FLAVORS = ("sklearn", "lightgbm", "xgboost", "onnx", "pyfunc", "mlflow")
+PICKLE_FLAVORS = ("sklearn", "pyfunc", "mlflow")
 """Flavors whose artifacts are pickles: loading one runs code (refused when ``registry.allow_pickle`` is false)."""
 
-_EXTRAS = {"sklearn": "sklearn", "lightgbm": "lightgbm", "xgboost": "xgboost", "onnxruntime": "onnx", "onnx": "onnx"}
+_EXTRAS = {"sklearn": "sklearn", "lightgbm": "lightgbm", "xgboost": "xgboost", "onnxruntime": "onnx", "onnx": "onnx",
+           "mlflow": "mlflow"}
 _FILENAMES = {"sklearn": "model.pkl", "pyfunc": "model.pkl", "lightgbm": "model.txt", "xgboost": "model.json",
-              "onnx": "model.onnx"}
+              "onnx": "model.onnx", "mlflow": "MLmodel"}
 
 
 def _require(module: str, flavor: str) -> ModuleType:
@@ -103,9 +105,14 @@ def _save_onnx(model: Any, target: Path) -> None:
     target.write_bytes(data)
 
 
+def _save_mlflow(model: Any, target: Path) -> None:
+    raise ModelRegistryError("an mlflow model is registered from its directory (the one holding MLmodel) or with "
+                             "`pitstop models register NAME --from-mlflow models:/NAME@ALIAS`, not as an object")
+
+
 _SAVERS: dict[str, Callable[[Any, Path], None]] = {
     "sklearn": _save_pickle, "pyfunc": _save_pickle, "lightgbm": _save_lightgbm, "xgboost": _save_xgboost,
-    "onnx": _save_onnx,
+    "onnx": _save_onnx, "mlflow": _save_mlflow,
 }
 
 
@@ -209,6 +216,9 @@ def load_model(flavor: str, content: ArtifactContent, feature_columns: list[str]
         ModelRegistryError: the flavor is unknown, its library is missing, or the bytes cannot be read.
     """
     check_flavor(flavor)
+    if flavor == "mlflow":
+        raw = _load_mlflow(content)
+        return LoadedModel(flavor, raw, list(feature_columns or []), _mlflow_predict(raw))
     name, data = _model_file(content, flavor)
     where = f"{content.path}" if len(content.files) == 1 else f"{content.path}/{name}"
     try:
@@ -269,6 +279,69 @@ def _load_onnx(data: bytes, where: str) -> tuple[Any, Callable[[Any], Any]]:
         return session.run(None, {input_name: array.astype(np.float32)})[0]
 
     return session, predict
+
+
+def _load_mlflow(content: ArtifactContent) -> Any:
+    """An MLflow model directory's verified bytes, written to a private folder and loaded with ``mlflow.pyfunc``.
+
+    The folder lives as long as the loaded model (some flavors read their files lazily).
+    """
+    import shutil
+    import tempfile
+    import weakref
+
+    mlflow_pyfunc = _require("mlflow.pyfunc", "mlflow")
+    marks = sorted((name for name in content.files if name.rsplit("/", 1)[-1] == "MLmodel"), key=len)
+    if not marks:
+        raise ModelRegistryError(f"{content.path} holds no MLmodel file: it is not an MLflow model directory")
+    prefix = marks[0][: -len("MLmodel")]  # the model's folder inside the artifact ("" at its top)
+    folder = Path(tempfile.mkdtemp(prefix="pitstop-mlflow-"))
+    try:
+        for name, data in content.files.items():
+            if prefix and not name.startswith(prefix):
+                continue
+            target = folder / name[len(prefix):]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        model = mlflow_pyfunc.load_model(str(folder))
+    except ModelRegistryError:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    except Exception as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise ModelRegistryError(f"cannot load the MLflow model in {content.path}: {type(exc).__name__}: {exc}") from exc
+    weakref.finalize(model, shutil.rmtree, str(folder), True)
+    return model
+
+
+_MLFLOW_DTYPES = {"long": "int64", "integer": "int32", "double": "float64", "float": "float32", "boolean": "bool",
+                  "string": "object"}
+
+
+def _mlflow_predict(model: Any) -> Callable[[Any], Any]:
+    """``model.predict`` with input columns cast to the MLflow signature's types first.
+
+    Serving hands over float64 blocks; MLflow's schema enforcement refuses a float column where the
+    signature says ``long`` even when every value is whole, so whole-valued columns are cast here.
+    """
+    import pandas as pd
+
+    schema = model.metadata.get_input_schema() if model.metadata is not None else None
+    wanted = {}
+    if schema is not None and schema.has_input_names():
+        for spec in schema.inputs:
+            kind = getattr(getattr(spec, "type", None), "name", None)
+            if kind in _MLFLOW_DTYPES:
+                wanted[spec.name] = _MLFLOW_DTYPES[kind]
+
+    def predict(frame: Any) -> Any:
+        if isinstance(frame, pd.DataFrame) and wanted:
+            casts = {c: t for c, t in wanted.items() if c in frame.columns and str(frame[c].dtype) != t}
+            if casts:
+                frame = frame.astype(casts)
+        return model.predict(frame)
+
+    return predict
 
 
 _LOADERS: dict[str, Callable[[bytes, str], tuple[Any, Callable[[Any], Any] | None]]] = {

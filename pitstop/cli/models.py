@@ -58,8 +58,12 @@ def models() -> None:
 
 @models.command()
 @click.argument("name")
-@click.argument("path", type=click.Path(exists=True, path_type=Path))
-@click.option("--flavor", required=True, type=click.Choice(FLAVORS), help="How the artifact is loaded.")
+@click.argument("path", type=click.Path(exists=True, path_type=Path), required=False)
+@click.option("--flavor", type=click.Choice(FLAVORS), default=None, help="How the artifact is loaded (with PATH).")
+@click.option("--from-mlflow", "mlflow_uri", default=None, metavar="URI",
+              help="Import an MLflow model version instead of PATH: models:/NAME@ALIAS, models:/NAME/VERSION or "
+                   "runs:/RUN/PATH (tracking server from MLFLOW_TRACKING_URI or --tracking-uri).")
+@click.option("--tracking-uri", default=None, help="MLflow tracking server (default: MLFLOW_TRACKING_URI).")
 @click.option("--service", required=True, help="The feature service the model was trained on.")
 @click.option("--metric", "metric", multiple=True, metavar="NAME=VALUE", help="A metric; repeatable.")
 @click.option("--alias", default=None, help="Point this alias (e.g. production) at the new version.")
@@ -69,13 +73,25 @@ def models() -> None:
 @click.option("--predict-method", type=click.Choice(["predict", "predict_proba"]), default="predict",
               show_default=True, help="What /predict calls (predict_proba: the positive class's probability).")
 @pass_ctx
-def register(ctx: Context, name: str, path: Path, flavor: str, service: str, metric: tuple[str, ...],
+def register(ctx: Context, name: str, path: Path | None, flavor: str | None, mlflow_uri: str | None,
+             tracking_uri: str | None, service: str, metric: tuple[str, ...],
              alias: str | None, description: str, defaults: tuple[str, ...], predict_method: str) -> None:
-    """Copy the artifact at PATH into the artifact store as the next version of NAME."""
+    """Copy the artifact at PATH (or an MLflow model version) into the artifact store as the next version of NAME."""
     serving = {"defaults": _defaults(defaults), "predict_method": predict_method}
+    if (path is None) == (mlflow_uri is None):
+        raise click.UsageError("give PATH (with --flavor) or --from-mlflow URI, not both")
+    if path is not None and flavor is None:
+        raise click.UsageError("--flavor is required with PATH")
     with ctx.store() as store:
-        mv = store.models.register(name, path, flavor, service, _metrics(metric), description=description,
-                                   alias=alias, serving=serving)
+        if mlflow_uri is not None:
+            from pitstop.interop.mlflow import register_from_mlflow
+
+            mv = register_from_mlflow(store, name, mlflow_uri, service, alias=alias, tracking_uri=tracking_uri,
+                                      description=description, serving=serving)
+        else:
+            assert flavor is not None
+            mv = store.models.register(name, path, flavor, service, _metrics(metric), description=description,
+                                       alias=alias, serving=serving)
     if ctx.json:
         render.emit_json(mv.model_dump(mode="json"))
     else:
@@ -109,6 +125,41 @@ def promote(ctx: Context, name: str, version: int, alias: str) -> None:
         render.emit_json(mv.model_dump(mode="json"))
     else:
         render.out.print(f"{name}@{alias} -> version {version}")
+
+
+@models.command()
+@click.argument("name")
+@click.option("--mlflow-alias", required=True, help="The MLflow alias to follow (e.g. champion).")
+@click.option("--alias", default="production", show_default=True, help="The pitstop alias to keep on it.")
+@click.option("--mlflow-model", default=None, help="The MLflow registered model (default: NAME).")
+@click.option("--service", default=None,
+              help="Feature service for imported versions (default: the latest pitstop version's).")
+@click.option("--tracking-uri", default=None, help="MLflow tracking server (default: MLFLOW_TRACKING_URI).")
+@click.option("--interval", type=click.FloatRange(min=0.5), default=10.0, show_default=True,
+              help="Seconds between polls of the MLflow alias.")
+@click.option("--once", is_flag=True, help="Poll once and exit (for cron or CI).")
+@pass_ctx
+def follow(ctx: Context, name: str, mlflow_alias: str, alias: str, mlflow_model: str | None, service: str | None,
+           tracking_uri: str | None, interval: float, once: bool) -> None:
+    """Keep NAME@ALIAS on the version MLflow's alias points at: each move there is imported and becomes a
+    hot swap in `pitstop serve`. Runs until stopped (or one poll with --once)."""
+    from pitstop.interop.mlflow import FollowStep, follow_alias
+
+    def report(step: FollowStep) -> None:
+        if step.moved or step.imported or once:
+            what = "imported and moved" if step.imported else "moved" if step.moved else "already on"
+            render.out.print(f"{name}@{alias} {what} version {step.pitstop_version} "
+                             f"(MLflow {mlflow_model or name}@{mlflow_alias} = version {step.mlflow_version})")
+
+    with ctx.store() as store:
+        try:
+            step = follow_alias(store, name, mlflow_alias, alias, service, mlflow_model=mlflow_model,
+                                tracking_uri=tracking_uri, interval=interval, once=once, on_step=report)
+        except KeyboardInterrupt:
+            return
+    if ctx.json and step is not None:
+        render.emit_json({"mlflow_version": step.mlflow_version, "version": step.pitstop_version,
+                          "moved": step.moved, "imported": step.imported})
 
 
 @models.command()

@@ -124,7 +124,8 @@ class ModelVersionRecord:
     serving: dict[str, Any] = field(default_factory=dict)
     dataset_id: str | None = None
     """The training set's dataset record, when the model was registered with one (lineage)."""
-    """How serving treats the model: declared defaults for missing features, predict method."""
+    origin: dict[str, Any] = field(default_factory=dict)
+    """Where the model came from when it was imported (e.g. MLflow: model URI, version, run id, signature)."""
 
 
 @dataclass(frozen=True)

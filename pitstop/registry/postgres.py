@@ -153,10 +153,11 @@ _ADDED_COLUMNS = [
     ("pitstop_watermarks", "reset_reason", "TEXT"),
     ("pitstop_materialization_runs", "reason", "TEXT"),
     ("pitstop_model_versions", "dataset_id", "TEXT"),
+    ("pitstop_model_versions", "origin", "TEXT"),
 ]
 
 _MODEL_COLUMNS = ("name, version, flavor, artifact_path, sha256, feature_service, signature, training_fingerprint, "
-                  "metrics, created_at, description, serving, dataset_id")
+                  "metrics, created_at, description, serving, dataset_id, origin")
 
 
 def _add_columns(conn: psycopg.Connection[Any]) -> None:
@@ -421,12 +422,13 @@ class PostgresRegistry:
                 version = int(cur.fetchone()[0])  # type: ignore[index]
                 cur.execute(
                     f"INSERT INTO pitstop_model_versions (project, {_MODEL_COLUMNS}) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                     (self.project, record.name, version, record.flavor,
                      record.artifact_path.replace("{version}", str(version)), record.sha256, record.feature_service,
                      json.dumps(record.signature), record.training_fingerprint,
                      json.dumps(record.metrics, sort_keys=True), record.created_at.astimezone(UTC),
-                     record.description, json.dumps(record.serving, sort_keys=True), record.dataset_id),
+                     record.description, json.dumps(record.serving, sort_keys=True), record.dataset_id,
+                     json.dumps(record.origin, sort_keys=True)),
                 )
             return version
 
@@ -535,6 +537,8 @@ class PostgresRegistry:
 
 
 def _model_record(row: tuple[Any, ...]) -> ModelVersionRecord:
-    name, version, flavor, path, sha, service, signature, fingerprint, metrics, created, description, serving, ds = row
+    name, version, flavor, path, sha, service, signature, fingerprint, metrics, created, description, serving, ds, \
+        origin = row
     return ModelVersionRecord(name, int(version), flavor, path, sha, service, json.loads(signature), fingerprint,
-                              json.loads(metrics), created, description, json.loads(serving), ds)
+                              json.loads(metrics), created, description, json.loads(serving), ds,
+                              json.loads(origin or "{}"))

@@ -263,12 +263,13 @@ class SQLiteRegistry:
                 ).fetchone()
                 version = int(row[0])
                 self._conn.execute(
-                    f"INSERT INTO model_versions ({_MODEL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT INTO model_versions ({_MODEL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (record.name, version, record.flavor, record.artifact_path.replace("{version}", str(version)),
                      record.sha256, record.feature_service,
                      json.dumps(record.signature), record.training_fingerprint,
                      json.dumps(record.metrics, sort_keys=True), record.created_at.astimezone(UTC).isoformat(),
-                     record.description, json.dumps(record.serving, sort_keys=True), record.dataset_id),
+                     record.description, json.dumps(record.serving, sort_keys=True), record.dataset_id,
+                     json.dumps(record.origin, sort_keys=True)),
                 )
                 self._conn.execute("COMMIT")
             except sqlite3.Error as exc:
@@ -368,6 +369,7 @@ def _migrate(conn: sqlite3.Connection) -> None:
     """Bring a registry file made by an older pitstop up to the current schema (only ever adds columns)."""
     _add_column(conn, "model_versions", "serving", "TEXT NOT NULL DEFAULT '{}'")
     _add_column(conn, "model_versions", "dataset_id", "TEXT")
+    _add_column(conn, "model_versions", "origin", "TEXT")
     _add_column(conn, "watermarks", "generation", "TEXT")
     _add_column(conn, "watermarks", "resets", "INTEGER NOT NULL DEFAULT 0")
     _add_column(conn, "watermarks", "reset_reason", "TEXT")
@@ -389,11 +391,12 @@ _NO_WATERMARK = datetime(1970, 1, 1, tzinfo=UTC).isoformat()
 
 
 _MODEL_COLUMNS = ("name, version, flavor, artifact_path, sha256, feature_service, signature, training_fingerprint, "
-                  "metrics, created_at, description, serving, dataset_id")
+                  "metrics, created_at, description, serving, dataset_id, origin")
 
 
 def _model_record(row: tuple[Any, ...]) -> ModelVersionRecord:
-    name, version, flavor, path, sha, service, signature, fingerprint, metrics, created, description, serving, ds = row
+    name, version, flavor, path, sha, service, signature, fingerprint, metrics, created, description, serving, ds, \
+        origin = row
     return ModelVersionRecord(name, int(version), flavor, path, sha, service, json.loads(signature), fingerprint,
                               json.loads(metrics), datetime.fromisoformat(created), description, json.loads(serving),
-                              ds)
+                              ds, json.loads(origin or "{}"))
