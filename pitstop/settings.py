@@ -68,9 +68,9 @@ class SparkSettings(_Section):
     conf: dict[str, str] = Field(default_factory=dict)
     """Spark settings, e.g. ``{"spark.executor.memory": "8g"}`` (the session time zone is always UTC)."""
     staging_dir: str | None = None
-    """Where a training set's entity rows are staged as Parquet for Spark to read: a folder every
-    executor can read (a shared file system) on a cluster; default: the system temp folder, which
-    suits ``local[N]``."""
+    """Where a training set's entity rows (for Spark to read) and materialization's latest rows (for the
+    driver to read back) are staged as Parquet: on a cluster, a folder the driver and every executor
+    can read (a shared file system); default: the system temp folder, which suits ``local[N]``."""
 
 
 class OfflineStoreSettings(_Section):
