@@ -105,18 +105,25 @@ def _log(service: Service, served: ServedModel, alias: str | None, request_id: s
                                       {}, values, statuses, None, predictions, types, Layout((), tuple(columns))))
 
 
+def _score_given(service: Service, served: ServedModel, given: dict[str, list[Any]], field: str,
+                 alias: str | None, request_id: str) -> list[Any]:
+    """Score caller-given inputs: model frame, one model call, the metrics and the prediction log."""
+    frame, rows = model_frame(served, given, field)
+    mv = served.version
+    waiting_on(f"model {mv.name!r} version {mv.version}")
+    predictions = score(served, frame)
+    PREDICTIONS.labels(mv.name, str(mv.version)).inc(rows)
+    _log(service, served, alias, request_id, frame, rows, predictions)
+    return predictions
+
+
 def invocations(service: Service, call: tuple[InvocationsRequest, str | None]) -> dict[str, Any]:
     """POST /invocations: MLflow's scoring protocol on a pitstop-served model."""
     body, model = call
     name, alias = _invocations_target(service, model)
     served = served_model(service, name, alias, None)
     given, field = columns_from_invocation(body, served.columns)
-    frame, rows = model_frame(served, given, field)
-    waiting_on(f"model {name!r} version {served.version.version}")
-    predictions = score(served, frame)
-    PREDICTIONS.labels(served.version.name, str(served.version.version)).inc(rows)
-    _log(service, served, alias or DEFAULT_ALIAS, new_request_id(), frame, rows, predictions)
-    return {"predictions": predictions}
+    return {"predictions": _score_given(service, served, given, field, alias or DEFAULT_ALIAS, new_request_id())}
 
 
 def infer(service: Service, call: tuple[str, int | None, InferRequest]) -> dict[str, Any]:
@@ -124,13 +131,9 @@ def infer(service: Service, call: tuple[str, int | None, InferRequest]) -> dict[
     name, version, body = call
     served = served_model(service, name, None, version)
     given, field = columns_from_tensors(body, served.columns)
-    frame, rows = model_frame(served, given, field)
-    waiting_on(f"model {name!r} version {served.version.version}")
-    predictions = score(served, frame)
-    PREDICTIONS.labels(served.version.name, str(served.version.version)).inc(rows)
     request_id = body.id or new_request_id()
-    _log(service, served, None if version is not None else DEFAULT_ALIAS, request_id, frame, rows, predictions)
-    return infer_response(served, predictions, request_id)
+    alias = None if version is not None else DEFAULT_ALIAS
+    return infer_response(served, _score_given(service, served, given, field, alias, request_id), request_id)
 
 
 def metadata(service: Service, call: tuple[str, int | None]) -> dict[str, Any]:
