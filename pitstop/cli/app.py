@@ -29,8 +29,9 @@ def _register() -> None:
     for command in (repo.init, repo.plan, repo.apply, repo.list_objects, repo.describe, data.training_set,
                     data.materialize, data.materialize_incremental, data.schedule, data.compact, data.migrate_to_delta, models.models, serve.serve):
         cli.add_command(command)
-    from pitstop.cli import auth, ingest, monitor
+    from pitstop.cli import auth, ingest, interop, monitor
 
+    cli.add_command(interop.import_group)
     cli.add_command(ingest.ingest)
     cli.add_command(auth.auth)
     cli.add_command(monitor.monitor)

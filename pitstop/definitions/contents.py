@@ -195,6 +195,8 @@ def _referenced(obj: Definition) -> list[Definition]:
         return [s.view if isinstance(s, FeatureViewProjection) else s for s in obj.sources]
     if isinstance(obj, FeatureService):
         return [s.view if isinstance(s, FeatureViewProjection) else s for s in obj.features if not isinstance(s, str)]
+    if isinstance(obj, KafkaSource | PushSource):  # a stream or push source no view reads yet
+        return [obj.batch_source]
     return []
 
 

@@ -94,3 +94,16 @@ def doubled(df):
     view = fresh.definitions().on_demand["doubled"]
     assert view.transform(pd.DataFrame({"rate": [1.5]}))["double_rate"].tolist() == [3.0]
     assert "def doubled" in view.udf_source
+
+
+def test_a_push_source_no_view_reads_keeps_its_inline_batch_source(tmp_path: Path) -> None:
+    unread = """from pitstop import ParquetSource, PushSource
+labels = PushSource("labels_push", batch_source=ParquetSource("labels_batch", path="data/labels"))
+"""
+    write_repo(tmp_path, {"views.py": VIEWS, "labels.py": unread}, DATA)
+    with FeatureStore(tmp_path) as store:
+        assert {"labels_push", "labels_batch"} <= {c.name for c in store.plan().changes}
+        store.apply()
+    with FeatureStore(tmp_path) as store:  # the stored definitions load again
+        assert store.plan().is_empty
+        assert store.definitions().sources["labels_push"].batch.name == "labels_batch"
