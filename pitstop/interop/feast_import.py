@@ -165,8 +165,9 @@ class _Translator:
         name = self.expr(kwargs["name"]) if "name" in kwargs else repr(var)
         args = [name, f"path={self.path(kwargs['path'])}"]
         for key in ("timestamp_field", "created_timestamp_column", "description", "tags"):
-            if key in kwargs and not (isinstance(kwargs[key], ast.Constant) and kwargs[key].value in ("", None)):
-                args.append(f"{key}={self.expr(kwargs[key])}")
+            value = kwargs.get(key)
+            if value is not None and not (isinstance(value, ast.Constant) and value.value in ("", None)):
+                args.append(f"{key}={self.expr(value)}")
         self.note_ignored(node, kwargs, {"name", "path", "timestamp_field", "created_timestamp_column",
                                          "description", "tags"}, f"source {name}")
         return f"ParquetSource({', '.join(args)})"
