@@ -151,7 +151,7 @@ class _Translator:
         return "[" + ", ".join(kept) + "]"
 
     def path(self, node: ast.expr) -> str:
-        raw = ast.literal_eval(node)
+        raw = ast.literal_eval(self.expr(node))  # a literal, or a module constant holding one
         if not isinstance(raw, str):
             raise _Skip("a source path that is not text")
         if "://" in raw or os.path.isabs(raw):
