@@ -145,3 +145,29 @@ def test_feast_push_route_writes_columns_and_names_df_fields(client: TestClient)
     assert unknown.status_code == 404 and _field(unknown) == "push_source_name"
     ragged = client.post("/push", json={"push_source_name": "speed_push", "df": {"driver_id": [8, 9], "speed": [1.0]}})
     assert ragged.status_code == 422 and _field(ragged) == "df"
+
+
+def test_protocol_requests_reach_the_prediction_log(tmp_path) -> None:
+    from tests.support.monitor_repo import make_monitor_repo
+
+    store, _ = make_monitor_repo(tmp_path)
+    try:
+        with TestClient(create_app(store=store)) as c:
+            assert c.app.state.service.cache.ready.wait(10)
+            r = c.post("/invocations?model=score", json={"dataframe_records": [
+                {"x": 0.5, "y": 1.0, "city": "a"}, {"x": 1.5, "y": 2.0, "city": "b"}]})
+            assert r.status_code == 200, r.text
+            r = c.post("/v2/models/score/infer", json={"id": "oip-1", "inputs": [
+                {"name": "x", "shape": [1], "datatype": "FP64", "data": [2.5]},
+                {"name": "y", "shape": [1], "datatype": "FP64", "data": [3.0]},
+                {"name": "city", "shape": [1], "datatype": "BYTES", "data": ["c"]}]})
+            assert r.status_code == 200, r.text
+            predicted = r.json()["outputs"][0]["data"][0]
+        log = store.monitor.log("score").to_pandas()
+        assert len(log) == 3
+        row = log[log.request_id == "oip-1"].iloc[0]
+        assert (row.x, row.city, row.x__status) == (2.5, "c", "PRESENT")
+        assert row.prediction == pytest.approx(predicted)
+        assert sorted(log.city) == ["a", "b", "c"]
+    finally:
+        store.close()
