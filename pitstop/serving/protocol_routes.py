@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 import pyarrow as pa
 from fastapi import FastAPI, Query, Request
@@ -41,8 +41,16 @@ from pitstop.serving.model_cache import DEFAULT_ALIAS, ServedModel
 from pitstop.serving.offload import waiting_on
 from pitstop.serving.schemas import FeaturesRequest, FeaturesResponse, PushRequest, PushResponse, Scalar
 
-if TYPE_CHECKING:
-    from pitstop.serving.app import Service
+
+class Service(Protocol):
+    """What these routes use of the app's per-worker ``Service`` (pitstop.serving.app)."""
+
+    store: Any
+    settings: Any
+    cache: Any
+    prediction_log: Any
+
+    async def run(self, handler: Callable[[Any, Any], Any], body: Any) -> Any: ...
 
 log = get_logger(__name__)
 
@@ -160,7 +168,7 @@ class FeastFeaturesRequest(FeaturesRequest):
 
 
 def add_protocol_routes(app: FastAPI, svc: Callable[[Request], Service],
-                        features: Callable[[Service, Any], dict[str, Any]]) -> None:
+                        features: Callable[[Any, Any], dict[str, Any]]) -> None:
     """Register the protocol routes on ``app`` (``features`` is the /features handler to share)."""
 
     async def run(request: Request, handler: Callable[[Service, Any], dict[str, Any]], call: Any) -> Response:
@@ -173,6 +181,11 @@ def add_protocol_routes(app: FastAPI, svc: Callable[[Request], Service],
                                  ) -> Response:
         """MLflow's scoring protocol: the caller sends the model's inputs; answers ``{"predictions": [...]}``."""
         return await run(request, invocations, (body, model))
+
+    @app.get("/ping", tags=["protocols"])
+    async def mlflow_ping() -> Response:
+        """MLflow's scoring-server liveness probe (its client waits on it)."""
+        return Response(b"\n", media_type="application/json")
 
     @app.get("/v2", tags=["protocols"])
     async def v2_server() -> dict[str, Any]:

@@ -23,6 +23,7 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
     ("GET", "/models"): "models:read",
     # other tools' protocols (protocol_routes.py): the scope of their native counterpart
     ("POST", "/invocations"): "predict",
+    ("GET", "/ping"): OPEN,
     ("POST", "/get-online-features"): "features:read",
     ("POST", "/push"): "push",
     ("GET", "/v2"): AUTHENTICATED,

@@ -182,3 +182,25 @@ def test_alias_move_under_load_fails_no_request(tracking: str, store: FeatureSto
     assert statuses == {200}, f"{len(answers)} requests, statuses {statuses}"
     assert len(values) == 2 and values[1] == pytest.approx(values[0] * 3, rel=1e-5), values
     assert answers[-1][1] == pytest.approx(values[1])
+
+
+def test_mlflows_own_scoring_client_against_a_real_serve(tmp_path: Path) -> None:
+    """MLflow's ScoringServerClient (no auth headers: a loopback server with auth off) scores through /invocations."""
+    from mlflow.pyfunc.scoring_server.client import ScoringServerClient
+
+    from tests.integration.serve_process import ServeProcess
+
+    store = build_served_repo(tmp_path / "repo")
+    # test repos serve with auth off on loopback (tests/support/repos.py)
+    server = ServeProcess(store.repo_path, tmp_path, workers=1, env={"PITSTOP_SERVING_INVOCATIONS_MODEL": "rate"})
+    with store, server:
+        client = ScoringServerClient("127.0.0.1", server.port)
+        client.wait_server_ready(timeout=10)
+        frame = pd.DataFrame({"rate": [0.5, 1.0], "trips": [3, 0], "rate_plus": [1.0, 2.0]})
+        got = client.invoke(frame).get_predictions()
+        # the same rows as an Open Inference Protocol request to the same server
+        status, oip = server.request("POST", "/v2/models/rate/infer", {"inputs": [
+            {"name": "rows", "shape": [2, 3], "datatype": "FP64", "data": frame.to_numpy().ravel().tolist()}]})
+    want = [0.5 * 10 + 3 + 1.0, 1.0 * 10 + 0 + 2.0]
+    assert list(np.ravel(got)) == pytest.approx(want)
+    assert status == 200 and oip["outputs"][0]["data"] == pytest.approx(want)
