@@ -279,6 +279,19 @@ class ModelRegistry:
             aliases.setdefault((a.name, a.version), []).append(a.alias)
         return [_to_version(r, aliases.get((r.name, r.version), [])) for r in self._registry.model_versions(name)]
 
+    def page(self, name: str, offset: int = 0, limit: int = 50) -> tuple[builtins.list[ModelVersion], int]:
+        """Versions of ``name``, newest first, ``limit`` of them from ``offset``, and the total: one page."""
+        _check_name(name, "model name")
+        records, total = self._registry.model_version_page(name, offset, limit)
+        aliases: dict[int, builtins.list[str]] = {}
+        for a in self._registry.model_aliases(name):
+            aliases.setdefault(a.version, []).append(a.alias)
+        return [_to_version(r, aliases.get(r.version, [])) for r in records], total
+
+    def summaries(self, offset: int = 0, limit: int = 50) -> tuple[builtins.list[tuple[str, int, int]], int]:
+        """(name, versions, latest version) per model, by name, one page of them; and how many models there are."""
+        return self._registry.model_summaries(offset, limit)
+
     def aliases(self, name: str | None = None) -> builtins.list[ModelAliasRecord]:
         """Every alias (of ``name``, or of every model) with the version it points at: one registry query."""
         return self._registry.model_aliases(name)

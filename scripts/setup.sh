@@ -74,3 +74,16 @@ if ! command -v java >/dev/null 2>&1 || ! java -version 2>&1 | grep -Eq 'version
     exit 1
   fi
 fi
+
+# Chromium and its driver for the web UI's real-browser tests (Selenium drives them headless).
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "chromium and chromium-driver are missing and apt-get is not available; install them (the UI tests need them)" >&2
+    exit 1
+  fi
+  echo "installing chromium and chromium-driver (apt-get)..." >&2
+  if ! { as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }; then
+    echo "could not install chromium and chromium-driver with apt-get; install them and re-run scripts/setup.sh" >&2
+    exit 1
+  fi
+fi

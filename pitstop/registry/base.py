@@ -247,6 +247,14 @@ class Registry(ApiKeyStore, DatasetStore, Protocol):
         """Registered versions of ``name`` (every model when ``None``), by name then version."""
         ...
 
+    def model_version_page(self, name: str, offset: int, limit: int) -> tuple[list[ModelVersionRecord], int]:
+        """Versions of ``name``, newest first, ``limit`` from ``offset``; and how many there are in all."""
+        ...
+
+    def model_summaries(self, offset: int, limit: int) -> tuple[list[tuple[str, int, int]], int]:
+        """(name, number of versions, latest version) per model, by name, ``limit`` from ``offset``; and the count."""
+        ...
+
     def model_version(self, name: str, version: int) -> ModelVersionRecord | None:
         """One version, or ``None`` when it is not registered."""
         ...

@@ -446,6 +446,26 @@ class PostgresRegistry:
 
         return self._run("reading model versions", work, read_only=True)
 
+    def model_version_page(self, name: str, offset: int, limit: int) -> tuple[list[ModelVersionRecord], int]:
+        def work(conn: psycopg.Connection[Any]) -> tuple[list[ModelVersionRecord], int]:
+            rows = conn.execute(f"SELECT {_MODEL_COLUMNS} FROM pitstop_model_versions WHERE project = %s AND name = %s "
+                                "ORDER BY version DESC LIMIT %s OFFSET %s", (self.project, name, limit, offset)).fetchall()
+            total = conn.execute("SELECT COUNT(*) FROM pitstop_model_versions WHERE project = %s AND name = %s",
+                                 (self.project, name)).fetchone()
+            return [_model_record(row) for row in rows], int(total[0]) if total else 0
+
+        return self._run("reading model versions", work, read_only=True)
+
+    def model_summaries(self, offset: int, limit: int) -> tuple[list[tuple[str, int, int]], int]:
+        def work(conn: psycopg.Connection[Any]) -> tuple[list[tuple[str, int, int]], int]:
+            rows = conn.execute("SELECT name, COUNT(*), MAX(version) FROM pitstop_model_versions WHERE project = %s "
+                                "GROUP BY name ORDER BY name LIMIT %s OFFSET %s", (self.project, limit, offset)).fetchall()
+            total = conn.execute("SELECT COUNT(DISTINCT name) FROM pitstop_model_versions WHERE project = %s",
+                                 (self.project,)).fetchone()
+            return [(str(n), int(c), int(v)) for n, c, v in rows], int(total[0]) if total else 0
+
+        return self._run("reading model summaries", work, read_only=True)
+
     def model_version(self, name: str, version: int) -> ModelVersionRecord | None:
         def work(conn: psycopg.Connection[Any]) -> ModelVersionRecord | None:
             row = conn.execute(

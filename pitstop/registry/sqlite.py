@@ -287,6 +287,20 @@ class SQLiteRegistry:
             rows = self._conn.execute(query + " ORDER BY name, version", args).fetchall()
         return [_model_record(row) for row in rows]
 
+    def model_version_page(self, name: str, offset: int, limit: int) -> tuple[list[ModelVersionRecord], int]:
+        with self._lock:
+            rows = self._conn.execute(f"SELECT {_MODEL_COLUMNS} FROM model_versions WHERE name = ? "
+                                      "ORDER BY version DESC LIMIT ? OFFSET ?", (name, limit, offset)).fetchall()
+            total = self._conn.execute("SELECT COUNT(*) FROM model_versions WHERE name = ?", (name,)).fetchone()[0]
+        return [_model_record(row) for row in rows], int(total)
+
+    def model_summaries(self, offset: int, limit: int) -> tuple[list[tuple[str, int, int]], int]:
+        with self._lock:
+            rows = self._conn.execute("SELECT name, COUNT(*), MAX(version) FROM model_versions GROUP BY name "
+                                      "ORDER BY name LIMIT ? OFFSET ?", (limit, offset)).fetchall()
+            total = self._conn.execute("SELECT COUNT(DISTINCT name) FROM model_versions").fetchone()[0]
+        return [(str(n), int(c), int(v)) for n, c, v in rows], int(total)
+
     def model_version(self, name: str, version: int) -> ModelVersionRecord | None:
         with self._lock:
             row = self._conn.execute(

@@ -454,3 +454,17 @@ def test_model_versions_keep_their_dataset(registry: Registry) -> None:
     assert registry.model_version("eta", version).dataset_id == "ds_abc"  # type: ignore[union-attr]
     plain = registry.add_model_version(model())
     assert registry.model_version("eta", plain).dataset_id is None  # type: ignore[union-attr]
+
+
+def test_model_versions_page_and_model_summaries(registry: Registry) -> None:
+    for _ in range(7):
+        registry.add_model_version(model())
+    registry.add_model_version(model("churn", origin={"kind": "mlflow", "version": "3"}))
+    page, total = registry.model_version_page("eta", 2, 3)
+    assert total == 7 and [m.version for m in page] == [5, 4, 3]  # newest first
+    assert registry.model_version_page("eta", 6, 5)[0][0].version == 1
+    assert registry.model_version_page("nope", 0, 5) == ([], 0)
+    assert registry.model_summaries(0, 10) == ([("churn", 1, 1), ("eta", 7, 7)], 2)
+    assert registry.model_summaries(1, 10) == ([("eta", 7, 7)], 2)
+    churn = registry.model_version("churn", 1)
+    assert churn is not None and churn.origin == {"kind": "mlflow", "version": "3"}
