@@ -25,6 +25,9 @@ __all__ = ["Monitor", "TimeArg"]
 
 log = get_logger(__name__)
 
+HISTORY_RUNS = 500
+"""Drift runs kept per model for the UI's history chart (one JSON line each)."""
+
 TimeArg = str | timedelta | datetime | None
 """A point in time: a datetime, or a duration before now (``"1h"``, ``timedelta(days=1)``)."""
 
@@ -256,6 +259,28 @@ class Monitor:
         tmp = folder / f".{name}.json.tmp"
         tmp.write_text(json.dumps(payload, default=str))
         tmp.replace(folder / f"{name}.json")
+        # a compact line per run for the UI's drift-over-time chart, bounded to the last HISTORY_RUNS runs
+        line = {"at": payload["at"], "version": version, "rows": report.current_rows,
+                "features": {f.feature: {"effect": f.effect, "drifted": f.drifted} for f in report.features}}
+        history = folder / f"{name}.history.jsonl"
+        kept = history.read_text().splitlines()[-(HISTORY_RUNS - 1):] if history.exists() else []
+        tmp = folder / f".{name}.history.tmp"
+        tmp.write_text("\n".join([*kept, json.dumps(line, default=str)]) + "\n")
+        tmp.replace(history)
+
+    def result_history(self, model: str, limit: int = HISTORY_RUNS) -> list[dict[str, Any]]:
+        """The last ``limit`` drift runs of ``model`` kept by ``run_once``, oldest first (per feature: effect, drifted)."""
+        folder = self._results_dir()
+        path = folder / f"{model}.history.jsonl" if folder is not None else None
+        if path is None or not path.exists():
+            return []
+        out = []
+        for text in path.read_text().splitlines()[-limit:]:
+            try:
+                out.append(json.loads(text))
+            except ValueError:
+                continue
+        return out
 
     def latest_results(self) -> list[dict[str, Any]]:
         """The last ``run_once`` result of every model (for gauges)."""

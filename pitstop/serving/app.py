@@ -62,6 +62,7 @@ from pitstop.serving.schemas import (
     PushResponse,
 )
 from pitstop.serving.scoring import count_statuses, features_body, model_inputs, run_model
+from pitstop.serving.ui.routes import add_ui_routes
 from pitstop.settings import Settings, load_settings
 from pitstop.store import FeatureStore
 
@@ -247,6 +248,7 @@ def create_app(repo_path: str | Path | None = None, *, settings: Settings | None
         return json_response({"status": "ready", "registry_version": version, "models": service.cache.served()})
 
     add_protocol_routes(app, svc, features)
+    add_ui_routes(app, svc)
 
     @app.get("/metrics", tags=["operations"], response_class=Response)
     def metrics(request: Request) -> Response:

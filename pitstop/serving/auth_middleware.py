@@ -10,7 +10,9 @@ echoed; requests are counted per principal.
 from __future__ import annotations
 
 import asyncio
+import html
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from prometheus_client import Counter
@@ -66,18 +68,26 @@ class AuthMiddleware:
         if authenticator is None:
             principal = ANONYMOUS
         else:
+            ui = scope["path"].startswith("/ui")
+            header = _header(scope, b"authorization") or (_ui_cookie(scope) if ui else None)
             try:
                 assert isinstance(authenticator, Authenticator)
-                principal = await _authenticate(authenticator, _header(scope, b"authorization"))
+                principal = await _authenticate(authenticator, header)
             except AuthError as exc:
                 AUTH_REFUSALS.labels("401", rule.template).inc()
+                if ui:  # a browser: to the sign-in page, coming back here afterwards
+                    await _redirect(send, "/ui/login?next=" + quote(scope["path"]))
+                    return
                 await _answer(send, 401, "unauthorized", str(exc), challenge=True)
                 return
             if rule.scope != AUTHENTICATED and not principal.allows(rule.scope, rule.resource):
                 AUTH_REFUSALS.labels("403", rule.template).inc()
                 needed = rule.scope if rule.resource is None else f"{rule.scope} (or {rule.scope}:{rule.resource})"
-                await _answer(send, 403, "forbidden",
-                              f"{principal.label} lacks scope {needed}, needed for {scope['method']} {rule.template}")
+                message = f"{principal.label} lacks scope {needed}, needed for {scope['method']} {rule.template}"
+                if ui:
+                    await _html(send, 403, "Forbidden", message)
+                    return
+                await _answer(send, 403, "forbidden", message)
                 return
         REQUESTS_BY_PRINCIPAL.labels(principal.label, rule.template).inc()
         scope.setdefault("state", {})["principal"] = principal
@@ -91,6 +101,34 @@ async def _authenticate(authenticator: Authenticator, header: str | None) -> Pri
         # an unseen token may need the issuer's keys fetched over the network: not on the event loop
         return await asyncio.to_thread(authenticator.authenticate, header)
     return authenticator.authenticate(header)
+
+
+def _ui_cookie(scope: Scope) -> str | None:
+    """The UI's session cookie as a bearer header value (the cookie holds the key or token itself)."""
+    raw = _header(scope, b"cookie")
+    if not raw:
+        return None
+    for part in raw.split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == "pitstop_ui" and value:
+            return f"Bearer {value}"
+    return None
+
+
+async def _redirect(send: Send, location: str) -> None:
+    await send({"type": "http.response.start", "status": 303,
+                "headers": [(b"location", location.encode()), (b"content-length", b"0")]})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def _html(send: Send, status: int, title: str, message: str) -> None:
+    body = (f"<!doctype html><html lang=en><meta charset=utf-8><title>{title} - pitstop</title>"
+            f"<link rel=stylesheet href=/ui/static/ui.css><main class=narrow><h1>{title}</h1>"
+            f"<p role=alert>{html.escape(message)}</p><p><a href=/ui/login>Sign in with another key</a> · "
+            f"<a href=/ui>Overview</a></p></main></html>").encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/html; charset=utf-8"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
