@@ -50,6 +50,7 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
     ("GET", "/ui/models"): "models:read",
     ("GET", "/ui/models/{name}"): "models:read",
     ("GET", "/ui/models/{name}/monitoring"): "models:read",
+    ("GET", "/ui/datasets/{dataset_id}"): "models:read",
     ("GET", "/ui/models/{name}/promote"): "admin",
     ("POST", "/ui/models/{name}/promote"): "admin",
     ("GET", "/health"): OPEN,

@@ -152,6 +152,17 @@ def model_detail(store: Any, name: str, number: int) -> dict[str, Any]:
     return {"name": name, "versions": Page(versions, min(max(1, number), pages), pages, total), "aliases": aliases}
 
 
+def dataset(store: Any, dataset_id: str) -> dict[str, Any]:
+    """A training set's record: definitions version, features, every file read, join options."""
+    record = store.registry.dataset(dataset_id)
+    if record is None:
+        raise NotFoundError(f"no dataset {dataset_id!r}")
+    files = [(source, f.get("ref"), f.get("size"), f.get("version")) for source, refs in sorted(record.sources.items())
+             for f in refs]
+    return {"record": record, "files": page_of(files, 1), "models": [
+        mv for mv in store.models.list() if mv.dataset_id == dataset_id][:PAGE_SIZE]}
+
+
 def monitoring(store: Any, name: str) -> dict[str, Any]:
     """Drift per feature over the kept runs, rows per run, the latest result, the log's drop counter."""
     history = store.monitor.result_history(name)

@@ -14,7 +14,9 @@ from urllib.parse import quote
 COLUMNS = ("source", "view", "service", "model", "dataset")
 TITLES = {"source": "Sources", "view": "Feature views", "service": "Feature services", "model": "Model versions",
           "dataset": "Training datasets"}
-NODE_W, NODE_H, GAP_Y, COL_W, TOP = 190, 30, 12, 240, 50
+NODE_W, NODE_H, GAP_Y, COL_W, TOP = 210, 30, 12, 250, 50
+MAX_VIEWS = 200
+"""Past this many feature views, only those a feature service uses are drawn (the rest are listed on /ui/views)."""
 
 
 @dataclass
@@ -33,6 +35,8 @@ class Graph:
     edges: list[tuple[str, str]] = field(default_factory=list)
     width: int = 0
     height: int = 0
+    hidden_views: int = 0
+    """Feature views left out because there were more than ``MAX_VIEWS`` and no service used them."""
 
     def add(self, node: Node) -> None:
         self.nodes.setdefault(node.id, node)
@@ -48,7 +52,13 @@ def build(store: Any) -> Graph:
     g = Graph()
     for source in contents.sources.values():
         g.add(Node(f"source:{source.name}", "source", source.name, f"/ui/views?source={quote(source.name)}"))
-    for view in contents.views.values():
+    used = {ref.split(":")[0] for s in contents.services.values() for ref in s.feature_refs}
+    used |= {upstream for odfv in contents.on_demand.values() for upstream, _ in odfv.view_inputs()}
+    views = list(contents.views.values())
+    if len(views) > MAX_VIEWS:
+        g.hidden_views = sum(v.name not in used for v in views)
+        views = [v for v in views if v.name in used]
+    for view in views:
         g.add(Node(f"view:{view.name}", "view", view.name, f"/ui/views/{quote(view.name)}"))
         g.link(f"source:{view.source.name}", f"view:{view.name}")
     for odfv in contents.on_demand.values():
@@ -76,7 +86,7 @@ def build(store: Any) -> Graph:
         if mv.feature_service:
             g.link(f"service:{mv.feature_service}", node_id)
         if mv.dataset_id:
-            g.add(Node(f"dataset:{mv.dataset_id}", "dataset", mv.dataset_id[:15], f"/ui/models/{quote(name)}#v{version}"))
+            g.add(Node(f"dataset:{mv.dataset_id}", "dataset", mv.dataset_id[:15], f"/ui/datasets/{quote(mv.dataset_id)}"))
             g.link(node_id, f"dataset:{mv.dataset_id}")
     _layout(g)
     return g

@@ -145,6 +145,10 @@ def add_ui_routes(app: FastAPI, svc: Callable[[Request], Any]) -> None:
     async def model(request: Request, name: str) -> Response:
         return await render(request, "model.html", lambda store: {"model": data.model_detail(store, name, number(request))})
 
+    @app.get("/ui/datasets/{dataset_id}", include_in_schema=False)
+    async def dataset(request: Request, dataset_id: str) -> Response:
+        return await render(request, "dataset.html", lambda store: {"d": data.dataset(store, dataset_id)})
+
     @app.get("/ui/models/{name}/monitoring", include_in_schema=False)
     async def monitoring(request: Request, name: str) -> Response:
         return await render(request, "monitoring.html", lambda store: {"m": data.monitoring(store, name)})
