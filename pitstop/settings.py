@@ -298,6 +298,10 @@ class MonitoringSettings(_Section):
     log_path: str = "data/prediction_log"
     """Folder of the prediction-log tables, relative to ``offline_store.root`` (so an ``s3://`` root
     puts the log on object storage too)."""
+    labels_path: str | None = None
+    """A Parquet or CSV file of delayed labels (``label`` plus ``request_id``, or the entity keys and
+    ``event_timestamp``), relative to the repo; when set, the UI's monitoring page shows each model
+    version's performance against it (as ``pitstop monitor performance --labels`` computes it)."""
     log_sample_rate: float = Field(default=1.0, ge=0, le=1)
     """Share of /predict requests logged (a whole request or none of it)."""
     log_buffer_rows: int = Field(default=100_000, ge=1)

@@ -68,7 +68,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServeProces
         args = [a for s in scopes for a in ("--scope", s)]
         keys[name] = run([*cli, "-r", str(repo), "auth", "create-key", f"ui-{name}", *args, "-q"], env).strip()
     _bulk_versions(repo, 10_000)
-    server = ServeProcess(repo, root, workers=1, env={**env, "PITSTOP_AUTH_ENABLED": "true"}, token=keys["admin"])
+    server = ServeProcess(repo, root, workers=1, env={**env, "PITSTOP_AUTH_ENABLED": "true",
+                                                      "PITSTOP_MONITORING_LABELS_PATH": "data/labels.parquet"},
+                          token=keys["admin"])
     with server:
         _traffic_and_drift(server, repo)
         yield server, keys, repo
@@ -92,6 +94,7 @@ def _traffic_and_drift(server: ServeProcess, repo: Path) -> None:
     import pandas as pd
 
     rows = pd.read_parquet(repo / "data" / "entity_rows.parquet").head(60)
+    labels = []
     for start in range(0, len(rows), 20):
         part = rows.iloc[start:start + 20]
         status, body = server.request("POST", "/predict", {
@@ -99,6 +102,9 @@ def _traffic_and_drift(server: ServeProcess, repo: Path) -> None:
                                                      "customer_id": part["customer_id"].tolist()},
             "request_data": {"trip_distance_km": part["trip_distance_km"].tolist()}})
         assert status == 200, body
+        labels += [{"request_id": body["request_id"], "row": i, "label": int(done)}
+                   for i, done in enumerate(part["trip_completed"])]
+    pd.DataFrame(labels).to_parquet(repo / "data" / "labels.parquet")  # monitoring.labels_path (see the fixture)
     server.stop()  # SIGTERM flushes the prediction log
     from pitstop import FeatureStore
 
@@ -253,6 +259,8 @@ def test_monitoring_page_draws_drift_charts(site, browser) -> None:
     assert browser.find_elements(By.CSS_SELECTOR, "#drift-chart canvas"), "uPlot drew no chart"
     latest = browser.find_element(By.ID, "latest").text
     assert "conv_rate" in latest
+    performance = browser.find_element(By.ID, "performance").text
+    assert "auc" in performance and "60" in performance  # 60 labelled predictions of version 1
     shot(browser, "monitoring")
 
 

@@ -175,9 +175,24 @@ def monitoring(store: Any, name: str) -> dict[str, Any]:
         production = store.models.get(name, alias="production")
     except PitstopError:
         production = None
+    performance, performance_error = _performance(store, name)
     return {"name": name, "times": times, "series": series, "drifted": drifted,
             "rows": [run.get("rows", 0) for run in history], "latest": latest, "production": production,
-            "dropped": _dropped_rows()}
+            "dropped": _dropped_rows(), "performance": performance, "performance_error": performance_error,
+            "labels_path": store.settings.monitoring.labels_path}
+
+
+def _performance(store: Any, name: str) -> tuple[list[dict[str, Any]], str | None]:
+    """Per version and day over the last 30 days, against ``monitoring.labels_path`` (when set)."""
+    path = store.settings.monitoring.labels_path
+    if not path:
+        return [], None
+    full = store.repo_path / path
+    try:
+        frame = store.monitor.performance(name, full, since="30d", window="1d")
+    except PitstopError as exc:
+        return [], str(exc)
+    return frame.to_dict("records")[-PAGE_SIZE:], None
 
 
 def _dropped_rows() -> float | None:
