@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.conftest import kafka_bootstrap  # noqa: F401  (the session's Tansu broker)
+from tests.integration.kafka_broker import create_topic
 from tests.integration.serve_process import ServeProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -47,13 +49,37 @@ def run(cmd: list[str], env: dict[str, str]) -> str:
     return done.stdout
 
 
+def _stream_behind(bootstrap: str, topic: str, group: str) -> None:
+    """Five events on ``topic``, of which ``group`` has committed two: the UI must show 3 behind."""
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+    from kafka.structs import OffsetAndMetadata
+
+    create_topic(bootstrap, topic, partitions=1)
+    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    for i in range(5):
+        producer.send(topic, f'{{"driver_id": 1001, "event_timestamp": {i}}}'.encode(), partition=0)
+        producer.flush()  # one record per batch: Tansu answers end offsets as the last batch's base offset + 1
+    producer.flush()
+    producer.close()
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    consumer.commit({TopicPartition(topic, 0): OffsetAndMetadata(2, None, -1)})
+    consumer.close()
+
+
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServeProcess, dict[str, str], Path]]:
+def site(tmp_path_factory: pytest.TempPathFactory,
+         kafka_bootstrap: str) -> Iterator[tuple[ServeProcess, dict[str, str], Path]]:  # noqa: F811
     root = tmp_path_factory.mktemp("ui")
     repo = root / "repo"
-    env = {**os.environ, "PITSTOP_SERVING_MODEL_REFRESH_SECONDS": "0.2"}
+    group = f"ui-ingester-{os.getpid()}"
+    topic = f"ui-driver-stats-{os.getpid()}"
+    env = {**os.environ, "PITSTOP_SERVING_MODEL_REFRESH_SECONDS": "0.2", "PITSTOP_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+           "PITSTOP_KAFKA_GROUP_ID": group}
     cli = [sys.executable, "-m", "pitstop.cli"]
     run([*cli, "init", str(repo)], env)
+    sources = repo / "sources.py"
+    sources.write_text(sources.read_text().replace('topic="driver_stats"', f'topic="{topic}"'))
+    _stream_behind(kafka_bootstrap, topic, group)
     source_name = "driver_stats_source"
     assert source_name in (repo / "sources.py").read_text()
     (repo / "bulk_views.py").write_text(MANY_VIEWS)
@@ -201,6 +227,8 @@ def test_overview_lineage_and_views(site, browser) -> None:
     assert browser.current_url.endswith("/ui/views/driver_hourly_stats")
     detail = text(browser)
     assert "conv_rate" in detail and "success" in detail and "materialized up to" in detail
+    lag = browser.find_element(By.ID, "lag").text
+    assert lag.startswith("3 messages not yet ingested"), lag
     shot(browser, "feature-view")
     browser.get(base(server) + "/ui/views?page=3")
     assert load_seconds(browser) < 1.0

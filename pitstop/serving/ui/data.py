@@ -114,6 +114,12 @@ def view_detail(store: Any, name: str, number: int) -> dict[str, Any]:
     }
 
 
+def stream_topic(store: Any, name: str) -> str | None:
+    """The Kafka topic feeding view ``name``, if it is stream-fed."""
+    view = store.definitions().views.get(name)
+    return view.source.topic if view is not None and isinstance(view.source, KafkaSource) else None
+
+
 def _services_using(contents: Any, view_name: str) -> list[str]:
     return sorted(s.name for s in contents.services.values()
                   if any(ref.split(":")[0] == view_name for ref in s.feature_refs))

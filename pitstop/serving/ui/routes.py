@@ -9,6 +9,7 @@ they come from another origin.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from pitstop.errors import AuthError, NotFoundError, PitstopError
 from pitstop.log import get_logger
 from pitstop.serving.auth_middleware import principal_of
 from pitstop.serving.ui import data, lineage
+from pitstop.serving.ui.stream_lag import stream_lag
 
 log = get_logger(__name__)
 
@@ -127,7 +129,13 @@ def add_ui_routes(app: FastAPI, svc: Callable[[Request], Any]) -> None:
 
     @app.get("/ui/views/{name}", include_in_schema=False)
     async def view(request: Request, name: str) -> Response:
-        return await render(request, "view.html", lambda store: {"view": data.view_detail(store, name, number(request))})
+        store = svc(request).store
+        topic = data.stream_topic(store, name)
+        lag = None
+        if topic is not None:  # asked of the brokers off the request deadline, bounded by its own timeout
+            lag = await asyncio.to_thread(stream_lag, store.settings.kafka, topic)
+        return await render(request, "view.html", lambda store: {
+            "view": data.view_detail(store, name, number(request)), "lag": lag})
 
     @app.get("/ui/services", include_in_schema=False)
     async def services(request: Request) -> Response:
