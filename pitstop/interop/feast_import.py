@@ -176,6 +176,10 @@ class _Translator:
         self.inline += 1
         return self.parquet_source(node, f"source_{self.inline}")
 
+    def optional(self, kwargs: dict[str, ast.expr], keys: tuple[str, ...]) -> list[str]:
+        """``key=value`` for each of ``keys`` the call gives, translated."""
+        return [f"{key}={self.expr(kwargs[key])}" for key in keys if key in kwargs]
+
     def note_ignored(self, node: ast.Call, kwargs: dict[str, ast.expr], used: set[str], owner: str) -> None:
         for key in kwargs:
             if key not in used:
@@ -218,10 +222,7 @@ class _Translator:
         if name is None:
             raise _Skip("an Entity without a name")
         keys = self.expr(kwargs["join_keys"]) if "join_keys" in kwargs else f"[{self.expr(name)}]"
-        args = [self.expr(name), f"join_keys={keys}"]
-        for key in ("description", "tags"):
-            if key in kwargs:
-                args.append(f"{key}={self.expr(kwargs[key])}")
+        args = [self.expr(name), f"join_keys={keys}", *self.optional(kwargs, ("description", "tags"))]
         self.note_ignored(node, kwargs, {"name", "join_keys", "description", "tags", "value_type"}, f"entity {var}")
         return f"Entity({', '.join(args)})"
 
@@ -252,9 +253,7 @@ class _Translator:
         ttl = kwargs.get("ttl")
         if ttl is not None and not _zero_timedelta(ttl):
             args.append(f"ttl={self.expr(ttl)}")
-        for key in ("online", "description", "tags"):
-            if key in kwargs:
-                args.append(f"{key}={self.expr(kwargs[key])}")
+        args += self.optional(kwargs, ("online", "description", "tags"))
         self.note_ignored(node, kwargs, {"name", "entities", "schema", "source", "ttl", "online", "description",
                                          "tags"}, owner)
         return f"FeatureView({', '.join(args)})"
@@ -264,10 +263,7 @@ class _Translator:
         name = kwargs.get("name", node.args[0] if node.args else None)
         if name is None or "features" not in kwargs:
             raise _Skip("a FeatureService needs a name and features")
-        args = [self.expr(name), f"features={self.expr(kwargs['features'])}"]
-        for key in ("description", "tags"):
-            if key in kwargs:
-                args.append(f"{key}={self.expr(kwargs[key])}")
+        args = [self.expr(name), f"features={self.expr(kwargs['features'])}", *self.optional(kwargs, ("description", "tags"))]
         self.note_ignored(node, kwargs, {"name", "features", "description", "tags"},
                           f"feature service {self.expr(name)}")
         return f"FeatureService({', '.join(args)})"
@@ -281,11 +277,8 @@ class _Translator:
             mode = ast.literal_eval(kwargs["mode"]) if "mode" in kwargs else "pandas"
             if mode not in ("pandas", "python"):
                 raise _Skip(f"mode {mode!r}: pitstop runs pandas and python transformations")
-            args = [f"sources={self.expr(kwargs['sources'])}",
-                    f"schema={self.schema(kwargs['schema'], label)}"]
-            for key in ("name", "description", "tags"):
-                if key in kwargs:
-                    args.append(f"{key}={self.expr(kwargs[key])}")
+            args = [f"sources={self.expr(kwargs['sources'])}", f"schema={self.schema(kwargs['schema'], label)}",
+                    *self.optional(kwargs, ("name", "description", "tags"))]
             if mode == "python":
                 args.append('mode="python"')
         except _Skip as exc:
