@@ -55,4 +55,6 @@ sleep 3  # the workers write their log buffers every second
 pitstop monitor drift trip_completion --since "$T1" --reference-since "$T0" --reference-until "$T1" --html data/drift.html
 pitstop monitor run --max-runs 1 --metrics-port 0 --since "$T1" --reference-since "$T0" --reference-until "$T1" 2> /dev/null
 echo "drift gauges on /metrics:"
-curl -sS "http://127.0.0.1:$PORT/metrics" -H "authorization: Bearer $KEY" | grep '^pitstop_feature_drifted'
+curl -sS "http://127.0.0.1:$PORT/metrics" -H "authorization: Bearer $KEY" | grep '^pitstop_feature_drifted' \
+  || { echo "no drift gauge on /metrics" >&2; exit 1; }
+echo "next: \`pitstop serve\` and open http://127.0.0.1:$PORT/ui (docs/ui.md) with a key made by \`pitstop auth create-key me --scope models:read --scope features:read -q\`"
