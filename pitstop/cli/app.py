@@ -27,7 +27,8 @@ def _register() -> None:
     from pitstop.cli import data, models, repo, serve
 
     for command in (repo.init, repo.plan, repo.apply, repo.list_objects, repo.describe, data.training_set,
-                    data.materialize, data.materialize_incremental, data.schedule, data.compact, data.migrate_to_delta, models.models, serve.serve):
+                    data.materialize, data.materialize_incremental, data.schedule, data.compact, data.migrate_to_delta, models.models, serve.serve,
+                    serve.ui):
         cli.add_command(command)
     from pitstop.cli import auth, ingest, interop, monitor
 

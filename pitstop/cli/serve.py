@@ -59,3 +59,23 @@ def serve(ctx: Context, bind: str | None, workers: int | None, timeout: int | No
         run_dev(options)
     else:
         run_gunicorn(options)
+
+
+@click.command()
+@click.option("--bind", "-b", help="host:port to listen on [default: serving.bind, 127.0.0.1:8000].")
+@click.option("--no-auth", is_flag=True, help="No sign-in (loopback binds only; logs a warning).")
+@click.option("--certfile", type=click.Path(dir_okay=False), help="PEM certificate: serve HTTPS [serving.certfile].")
+@click.option("--keyfile", type=click.Path(dir_okay=False), help="PEM private key of --certfile [serving.keyfile].")
+@click.pass_context
+def ui(click_ctx: click.Context, bind: str | None, no_auth: bool, certfile: str | None, keyfile: str | None) -> None:
+    """Serve the web UI at /ui (one worker: browsing, not scoring traffic); the same app as `pitstop serve`,
+    so sign in with the same keys or tokens (docs/ui.md)."""
+    ctx: Context = click_ctx.obj
+    from pitstop.settings import load_settings
+
+    conf = load_settings(ctx.repo).serving
+    host_port = bind or conf.bind
+    scheme = "https" if (certfile or conf.certfile) else "http"
+    click.echo(f"web UI: {scheme}://{host_port}/ui", err=True)
+    click_ctx.invoke(serve, bind=host_port, workers=1, timeout=None, graceful_timeout=None, max_requests=None,
+                     access_log=False, dev=False, no_auth=no_auth, certfile=certfile, keyfile=keyfile)

@@ -25,8 +25,8 @@ from tests.integration.serve_process import ServeProcess
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.expected_conditions import staleness_of  # noqa: E402
 from selenium.webdriver.support.wait import WebDriverWait  # noqa: E402
 
 SHOTS = os.environ.get("PITSTOP_UI_SCREENSHOTS")
@@ -162,9 +162,19 @@ def sign_in(driver, server: ServeProcess, key: str) -> None:  # noqa: ANN001
     driver.delete_all_cookies()
     driver.get(base(server) + "/ui/login")
     driver.find_element(By.ID, "credential").send_keys(key)
-    form = driver.find_element(By.CSS_SELECTOR, "form[action='/ui/login']")
-    form.find_element(By.TAG_NAME, "button").click()
-    WebDriverWait(driver, 10).until(staleness_of(form))  # the answer page replaced the form
+    click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form[action='/ui/login'] button"))
+
+
+def click_and_wait(driver, element) -> None:  # noqa: ANN001
+    """Click ``element`` and wait until the next page has loaded.
+
+    A marker set on the current document disappears with it; the driver may answer errors while the
+    browser is between documents, which only means "not yet".
+    """
+    driver.execute_script("window.__pitstopBefore = true;")
+    element.click()
+    WebDriverWait(driver, 15, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: d.execute_script("return window.__pitstopBefore === undefined && document.readyState === 'complete';"))
 
 
 def shot(driver, name: str) -> None:  # noqa: ANN001
@@ -216,14 +226,10 @@ def test_overview_lineage_and_views(site, browser) -> None:
     assert "service:driver_activity" in labels and "model:trip_completion:1" in labels
     assert "view:bulk_0001" not in labels and "1000 feature views no service uses" in text(browser)
     shot(browser, "lineage")
-    node = browser.find_element(By.CSS_SELECTOR, "a.node[data-node='service:driver_activity']")
-    node.click()
-    WebDriverWait(browser, 10).until(staleness_of(node))
+    click_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "a.node[data-node='service:driver_activity']"))
     assert browser.current_url.endswith("/ui/services/driver_activity")
     assert "trip_completion" in text(browser)
-    link = browser.find_element(By.LINK_TEXT, "driver_hourly_stats")
-    link.click()
-    WebDriverWait(browser, 10).until(staleness_of(link))
+    click_and_wait(browser, browser.find_element(By.LINK_TEXT, "driver_hourly_stats"))
     assert browser.current_url.endswith("/ui/views/driver_hourly_stats")
     detail = text(browser)
     assert "conv_rate" in detail and "success" in detail and "materialized up to" in detail
@@ -258,21 +264,15 @@ def test_promotion_changes_the_served_version(site, browser) -> None:
     sign_in(browser, server, keys["admin"])
     browser.get(base(server) + "/ui/models/trip_completion")
     shot(browser, "model")
-    dataset = browser.find_element(By.CSS_SELECTOR, "a[href^='/ui/datasets/ds_']")
-    dataset.click()
-    WebDriverWait(browser, 10).until(staleness_of(dataset))
+    click_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "a[href^='/ui/datasets/ds_']"))
     assert "driver_activity" in text(browser) or "conv_rate" in text(browser)
     assert "trip_completion v1" in text(browser) and "Files read" in text(browser)
     shot(browser, "dataset")
     browser.get(base(server) + "/ui/models/trip_completion")
-    link = browser.find_element(By.LINK_TEXT, "Make production")
-    link.click()
-    WebDriverWait(browser, 10).until(staleness_of(link))
+    click_and_wait(browser, browser.find_element(By.LINK_TEXT, "Make production"))
     assert "version 1" in text(browser) and "version 2" in text(browser)
     shot(browser, "promote")
-    confirm = browser.find_element(By.ID, "confirm")
-    confirm.click()
-    WebDriverWait(browser, 10).until(staleness_of(confirm))
+    click_and_wait(browser, browser.find_element(By.ID, "confirm"))
     assert "Alias moved to version 2" in text(browser)
     deadline = time.monotonic() + 10
     while server.request("POST", "/predict", body)[1]["version"] != 2:
