@@ -15,10 +15,12 @@ the request field unless the model's registration declares a default for it.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
 
 from pitstop.serving.errors import ApiError
@@ -193,12 +195,27 @@ def columns_from_tensors(body: InferRequest, columns: list[str]) -> tuple[dict[s
     return out, "inputs"
 
 
-def model_frame(served: ServedModel, given: dict[str, list[Any]], field: str) -> tuple[pd.DataFrame | np.ndarray, int]:
+def _kind_check(typ: pa.DataType) -> tuple[str, Any] | None:
+    """What a declared feature type accepts from JSON: (a description, a predicate), or None for anything."""
+    if pa.types.is_integer(typ) or pa.types.is_floating(typ):
+        return "a number", lambda v: isinstance(v, int | float) and not isinstance(v, bool)
+    if pa.types.is_boolean(typ):
+        return "true or false", lambda v: isinstance(v, bool)
+    if pa.types.is_string(typ) or pa.types.is_large_string(typ):
+        return "text", lambda v: isinstance(v, str)
+    return None
+
+
+def model_frame(served: ServedModel, given: dict[str, list[Any]], field: str,
+                types: Mapping[str, pa.DataType] | None = None) -> tuple[pd.DataFrame | np.ndarray, int]:
     """The model's input frame in its column order from request columns (extra columns are ignored).
 
+    ``types`` are the declared types of the model's input features (from its feature service):
+    a value of the wrong kind (text for a number, ...) is refused rather than handed to the model.
+
     Raises:
-        ApiError: 422 naming the request field when an input column is missing, or a value is
-            missing or null and the model's registration declares no default for it.
+        ApiError: 422 naming the request field when an input column is missing, a value is of the
+            wrong kind, or a value is missing or null and the model's registration declares no default for it.
     """
     columns = served.columns
     if not columns:
@@ -227,6 +244,13 @@ def model_frame(served: ServedModel, given: dict[str, list[Any]], field: str) ->
                                + (f" (and {len(bad) - 1} more rows)" if len(bad) > 1 else "")
                                + f"; model {served.version.name!r} declares no default for it", f"{field}.{c}[{bad[0]}]")
             column = [defaults[c] if i in set(bad) else v for i, v in enumerate(column)]
+        declared = types.get(c) if types else None
+        check = _kind_check(declared) if declared is not None else None
+        if check is not None:
+            wrong = next((i for i, v in enumerate(column) if not check[1](v)), None)
+            if wrong is not None:
+                raise ApiError(422, "invalid_value", f"input {c!r} must be {check[0]} (the feature is {declared}); "
+                               f"row {wrong} has {column[wrong]!r}"[:300], f"{field}.{c}[{wrong}]")
         values[c] = column
     try:
         block = np.array([values[c] for c in columns], dtype=np.float64).T

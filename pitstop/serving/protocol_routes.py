@@ -87,17 +87,21 @@ def _invocations_target(service: Service, model: str | None) -> tuple[str, str |
                    "model")
 
 
+def _input_types(service: Service, served: ServedModel) -> dict[str, pa.DataType]:
+    """Declared types of the model's inputs (its feature service's), by column; empty when unknown."""
+    try:
+        return column_types(service.store.resolve_features(served.features)) if served.features else {}
+    except PitstopError:
+        return {}
+
+
 def _log(service: Service, served: ServedModel, alias: str | None, request_id: str, frame: Any, rows: int,
-         predictions: list[Any]) -> None:
+         predictions: list[Any], types: dict[str, pa.DataType]) -> None:
     """Record a request that carried its own inputs (no entity keys; every input PRESENT)."""
     prediction_log = service.prediction_log
     if prediction_log is None or not prediction_log.sampled():
         return
     columns = served.columns
-    try:
-        types = column_types(service.store.resolve_features(served.features)) if served.features else {}
-    except PitstopError:
-        types = {}
     data = frame.T.tolist() if hasattr(frame, "T") and not hasattr(frame, "columns") else \
         [frame[c].tolist() for c in columns]
     values = dict(zip(columns, data, strict=True))
@@ -116,12 +120,13 @@ def _log(service: Service, served: ServedModel, alias: str | None, request_id: s
 def _score_given(service: Service, served: ServedModel, given: dict[str, list[Any]], field: str,
                  alias: str | None, request_id: str) -> list[Any]:
     """Score caller-given inputs: model frame, one model call, the metrics and the prediction log."""
-    frame, rows = model_frame(served, given, field)
+    types = _input_types(service, served)
+    frame, rows = model_frame(served, given, field, types)
     mv = served.version
     waiting_on(f"model {mv.name!r} version {mv.version}")
     predictions = score(served, frame)
     PREDICTIONS.labels(mv.name, str(mv.version)).inc(rows)
-    _log(service, served, alias, request_id, frame, rows, predictions)
+    _log(service, served, alias, request_id, frame, rows, predictions, types)
     return predictions
 
 
@@ -159,6 +164,8 @@ class FeastPushRequest(BaseModel):
     to: Literal["online", "offline", "online_and_offline"] = "online"
     allow_registry_cache: StrictBool = True
     transform_on_write: StrictBool = True
+    timestamp_unit: Literal["s", "ms", "us", "ns"] = Field(
+        "s", description="pitstop's addition: the unit of numeric times (Feast clients send ISO text).")
 
 
 class FeastFeaturesRequest(FeaturesRequest):
@@ -244,7 +251,7 @@ def add_protocol_routes(app: FastAPI, svc: Callable[[Request], Service],
         if n == 0:
             raise ApiError(422, "invalid_request", "df holds no rows", "df")
         rows = [{c: v[i] for c, v in body.df.items()} for i in range(n)]
-        native = PushRequest(rows=rows, to=body.to, timestamp_unit="s")
+        native = PushRequest(rows=rows, to=body.to, timestamp_unit=body.timestamp_unit)
         try:
             result = push_route.push(svc(request).store, body.push_source_name, native)
         except ApiError as exc:  # name Feast's fields: df.<column>[<row>] and push_source_name

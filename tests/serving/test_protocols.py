@@ -39,7 +39,9 @@ def test_invocations_accepts_every_mlflow_input_form(client: TestClient, body: d
     ({"dataframe_split": {"columns": ["rate", "trips", "rate_plus"], "data": [[0.5, 3]]}}, "dataframe_split.data[0]"),
     ({"dataframe_records": [{"rate": None, "trips": 3, "rate_plus": 1.0}]}, "dataframe_records.rate[0]"),
     ({"instances": [[0.5, 3]]}, "instances[0]"),
-    ({"instances": [[0.5, 3, "fast"]]}, "inputs"),
+    ({"instances": [[0.5, 3, "fast"]]}, "instances.rate_plus[0]"),
+    ({"instances": [["a", "b", "c"]]}, "instances.rate[0]"),
+    ({"dataframe_records": [{"rate": True, "trips": 3, "rate_plus": 1.0}]}, "dataframe_records.rate[0]"),
     ({"inputs": {"rate": [1.0], "trips": [1, 2], "rate_plus": [1.0]}}, "inputs"),
     ({"instances": ROWS, "inputs": ROWS}, "body"),
     ({}, "body"),
@@ -143,6 +145,12 @@ def test_feast_push_route_writes_columns_and_names_df_fields(client: TestClient)
     assert bad.status_code == 422 and _field(bad) == "df.speed[0]"
     unknown = client.post("/push", json={"push_source_name": "nope", "df": {"driver_id": [8]}})
     assert unknown.status_code == 404 and _field(unknown) == "push_source_name"
+    in_ms = client.post("/push", json={"push_source_name": "speed_push",
+                                       "df": {"driver_id": [8], "event_timestamp": [now * 1000], "speed": [5.5]}})
+    assert in_ms.status_code == 422 and _field(in_ms) == "df.event_timestamp[0]" and "timestamp_unit" in in_ms.text
+    ms = client.post("/push", json={"push_source_name": "speed_push", "timestamp_unit": "ms",
+                                    "df": {"driver_id": [8], "event_timestamp": [now * 1000 + 1], "speed": [5.5]}})
+    assert ms.status_code == 200 and ms.json() == {"written": 1, "stale": 0}
     ragged = client.post("/push", json={"push_source_name": "speed_push", "df": {"driver_id": [8, 9], "speed": [1.0]}})
     assert ragged.status_code == 422 and _field(ragged) == "df"
 
