@@ -128,7 +128,7 @@ class _Translator:
 
     def field(self, node: ast.Call) -> str:
         kwargs = _kwargs(node)
-        name = kwargs.get("name", node.args[0] if node.args else None)
+        name = _name_arg(node, kwargs)
         dtype = kwargs.get("dtype", node.args[1] if len(node.args) > 1 else None)
         if name is None or dtype is None:
             raise _Skip("a Field without a name or dtype")
@@ -193,7 +193,7 @@ class _Translator:
         kwargs = _kwargs(node)
         label = f"{kind} {var}"
         if kind == "Project":
-            name = kwargs.get("name", node.args[0] if node.args else None)
+            name = _name_arg(node, kwargs)
             self.project = ast.literal_eval(name) if name is not None else None
             return
         if kind in _NOT_TRANSLATED:
@@ -218,7 +218,7 @@ class _Translator:
 
     def entity(self, node: ast.Call, var: str) -> str:
         kwargs = _kwargs(node)
-        name = kwargs.get("name", node.args[0] if node.args else None)
+        name = _name_arg(node, kwargs)
         if name is None:
             raise _Skip("an Entity without a name")
         keys = self.expr(kwargs["join_keys"]) if "join_keys" in kwargs else f"[{self.expr(name)}]"
@@ -243,7 +243,7 @@ class _Translator:
 
     def feature_view(self, node: ast.Call, var: str) -> str:
         kwargs = _kwargs(node)
-        name = kwargs.get("name", node.args[0] if node.args else None)
+        name = _name_arg(node, kwargs)
         if name is None or "source" not in kwargs:
             raise _Skip("a FeatureView needs a name and a source")
         owner = f"feature view {self.expr(name)}"
@@ -260,7 +260,7 @@ class _Translator:
 
     def feature_service(self, node: ast.Call, var: str) -> str:
         kwargs = _kwargs(node)
-        name = kwargs.get("name", node.args[0] if node.args else None)
+        name = _name_arg(node, kwargs)
         if name is None or "features" not in kwargs:
             raise _Skip("a FeatureService needs a name and features")
         args = [self.expr(name), f"features={self.expr(kwargs['features'])}", *self.optional(kwargs, ("description", "tags"))]
@@ -320,6 +320,11 @@ def _call_name(node: ast.Call) -> str:
 
 def _kwargs(node: ast.Call) -> dict[str, ast.expr]:
     return {k.arg: k.value for k in node.keywords if k.arg is not None}
+
+
+def _name_arg(node: ast.Call, kwargs: dict[str, ast.expr]) -> ast.expr | None:
+    """The ``name`` a Feast constructor got, as a keyword or as its first positional argument."""
+    return kwargs.get("name", node.args[0] if node.args else None)
 
 
 def _zero_timedelta(node: ast.expr) -> bool:

@@ -18,6 +18,7 @@ so both engines return identical tables.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -125,28 +126,23 @@ class SparkOfflineEngine:
     # --- the interface ----------------------------------------------------------------------
 
     def run_sql(self, query: str, sources: dict[str, tuple[str, ...]]) -> pa.Table:
-        try:
+        with _failures("entity query"):
             for name, files in sources.items():
                 if files:
                     self.spark.read.option("mergeSchema", "true").parquet(*files).createOrReplaceTempView(name)
             return self.spark.sql(query).toArrow()
-        except Exception as exc:
-            raise OfflineStoreError(f"entity query failed on Spark: {exc}") from exc
 
     def point_in_time(self, keys: pa.Table, views: list[tuple[ViewQuery, dict[str, str]]], *,
                       created_cutoff: bool, progress: Progress | None = None) -> list[pa.Table]:
         results = []
         try:
-            for i, (view, aliases) in enumerate(views):
+            with _failures("point-in-time join"):
+                for i, (view, aliases) in enumerate(views):
+                    if progress:
+                        progress(f"join {view.name}", i, len(views))
+                    results.append(self._join(keys, view, aliases, created_cutoff))
                 if progress:
-                    progress(f"join {view.name}", i, len(views))
-                results.append(self._join(keys, view, aliases, created_cutoff))
-            if progress:
-                progress("done", len(views), len(views))
-        except OfflineStoreError:
-            raise
-        except Exception as exc:
-            raise OfflineStoreError(f"point-in-time join failed on Spark: {exc}") from exc
+                    progress("done", len(views), len(views))
         finally:
             self._drop_staged()
         return results
@@ -197,35 +193,41 @@ class SparkOfflineEngine:
         from pyspark.sql import functions as F  # noqa: N812
 
         try:
-            rows, schema = self._rows(view, features=True)
-            window = Window.partitionBy(*[F.col(_q(k)) for k in view.join_keys]).orderBy(
-                F.col(TS).desc(), F.col(CR).desc())
-            latest = (rows.where((F.col(TS) >= start_us) & (F.col(TS) < end_us))
-                      .withColumn("__rank", F.row_number().over(window)).where(F.col("__rank") == 1)
-                      .drop("__rank"))
-            # executors write the result once as Parquet; the driver reads it back in bounded batches
-            folder = self._staging_folder("pitstop-latest-")
-            latest.write.mode("overwrite").parquet(folder)
-            for path in sorted(Path(folder).glob("*.parquet")):
-                for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
-                    if batch.num_rows:
-                        yield _typed(pa.Table.from_batches([batch]), view, schema)
-        except OfflineStoreError:
-            raise
-        except Exception as exc:
-            raise OfflineStoreError(f"reading the latest rows of view {view.name!r} on Spark failed: {exc}") from exc
+            with _failures(f"reading the latest rows of view {view.name!r}"):
+                rows, schema = self._rows(view, features=True)
+                window = Window.partitionBy(*[F.col(_q(k)) for k in view.join_keys]).orderBy(
+                    F.col(TS).desc(), F.col(CR).desc())
+                latest = (rows.where((F.col(TS) >= start_us) & (F.col(TS) < end_us))
+                          .withColumn("__rank", F.row_number().over(window)).where(F.col("__rank") == 1)
+                          .drop("__rank"))
+                # executors write the result once as Parquet; the driver reads it back in bounded batches
+                folder = self._staging_folder("pitstop-latest-")
+                latest.write.mode("overwrite").parquet(folder)
+                for path in sorted(Path(folder).glob("*.parquet")):
+                    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
+                        if batch.num_rows:
+                            yield _typed(pa.Table.from_batches([batch]), view, schema)
         finally:
             self._drop_staged()
 
     def earliest_event_us(self, view: ViewQuery) -> int | None:
         from pyspark.sql import functions as F  # noqa: N812
 
-        try:
+        with _failures(f"reading the earliest event of view {view.name!r}"):
             rows, _ = self._rows(view, features=False)
             value = rows.agg(F.min(F.col(TS))).collect()[0][0]
-        except Exception as exc:
-            raise OfflineStoreError(f"reading the earliest event of view {view.name!r} on Spark failed: {exc}") from exc
         return None if value is None else int(value)
+
+
+@contextmanager
+def _failures(what: str) -> Iterator[None]:
+    """Spark's errors (Py4J, analysis, ...) as ``OfflineStoreError`` naming ``what`` failed; ours pass through."""
+    try:
+        yield
+    except OfflineStoreError:
+        raise
+    except Exception as exc:
+        raise OfflineStoreError(f"{what} failed on Spark: {exc}") from exc
 
 
 def _q(name: str) -> str:

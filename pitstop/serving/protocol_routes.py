@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
+import numpy as np
 import pyarrow as pa
 from fastapi import FastAPI, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
@@ -102,8 +103,7 @@ def _log(service: Service, served: ServedModel, alias: str | None, request_id: s
     if prediction_log is None or not prediction_log.sampled():
         return
     columns = served.columns
-    data = frame.T.tolist() if hasattr(frame, "T") and not hasattr(frame, "columns") else \
-        [frame[c].tolist() for c in columns]
+    data = frame.T.tolist() if isinstance(frame, np.ndarray) else [frame[c].tolist() for c in columns]
     values = dict(zip(columns, data, strict=True))
     try:  # a value that does not fit its declared type would fail the whole batch's write later
         for c in columns:
